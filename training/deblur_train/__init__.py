@@ -1,0 +1,5 @@
+"""Training pipeline for deblur: predict-and-refine conditional diffusion (Whang et al., CVPR 2022).
+
+Modules that need only numpy/scipy (safe for CI without torch): degrade, data, schedule, metrics,
+sampling. Modules that need torch: models, train, export.
+"""

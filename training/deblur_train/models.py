@@ -1,0 +1,190 @@
+"""SR3-style fully convolutional U-Nets for the predictor g and the denoiser f.
+
+Paper Sec. 4.2 and Appendix E: an SR3 U-Net (BigGAN residual blocks, four resolution levels with
+channel multipliers 1, 2, 3, 4) with self-attention, group normalisation and positional encoding
+removed, so the networks accept any H, W that are multiples of ``pad_multiple``.
+
+Two additions for CPU speed, both optional:
+- ``unshuffle=2`` folds 2x2 pixel blocks into channels at the input and unfolds them at the output,
+  so the whole U-Net runs at half resolution;
+- ``num_res_blocks`` per level is configurable (SR3 uses 2; the small config uses 1).
+
+Without normalisation layers the last convolution of every residual block and the output
+convolution start at zero, so each block starts as the identity and training is stable.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+import torch.nn.functional as F
+
+from .configs import ModelConfig, UNetConfig
+
+
+def _zero(module: nn.Module) -> nn.Module:
+    for p in module.parameters():
+        nn.init.zeros_(p)
+    return module
+
+
+class NoiseLevelEmbedding(nn.Module):
+    """Sinusoidal (Fourier) features of the continuous noise level, then a small MLP (WaveGrad).
+
+    The graph input is sqrt(alpha_bar). Features are taken of the noise standard deviation
+    sqrt(1 - alpha_bar) as well, which spreads the low-noise end (sqrt(alpha_bar) ~ 1) apart.
+    """
+
+    def __init__(self, emb_dim: int, n_freqs: int = 16, scale: float = 1000.0):
+        super().__init__()
+        freqs = torch.exp(-math.log(10000.0) * torch.arange(n_freqs, dtype=torch.float32) / n_freqs)
+        self.register_buffer("freqs", freqs * scale, persistent=False)
+        self.mlp = nn.Sequential(nn.Linear(4 * n_freqs, emb_dim), nn.SiLU(), nn.Linear(emb_dim, emb_dim))
+
+    def forward(self, level: torch.Tensor) -> torch.Tensor:
+        level = level.reshape(-1, 1).float()
+        sigma = torch.sqrt(torch.clamp(1.0 - level * level, min=0.0))
+        args = torch.cat([level * self.freqs, sigma * self.freqs], dim=1)
+        return self.mlp(torch.cat([torch.sin(args), torch.cos(args)], dim=1))
+
+
+class ResBlock(nn.Module):
+    """BigGAN-style residual block without normalisation; optional FiLM from the level embedding."""
+
+    def __init__(self, cin: int, cout: int, emb_dim: int | None):
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, cout, 3, padding=1)
+        self.conv2 = _zero(nn.Conv2d(cout, cout, 3, padding=1))
+        self.film = nn.Linear(emb_dim, 2 * cout) if emb_dim else None
+        if self.film is not None:
+            _zero(self.film)
+        self.skip = nn.Conv2d(cin, cout, 1) if cin != cout else nn.Identity()
+
+    def forward(self, x: torch.Tensor, emb: torch.Tensor | None) -> torch.Tensor:
+        h = self.conv1(F.silu(x))
+        if self.film is not None:
+            scale, shift = self.film(emb)[:, :, None, None].chunk(2, dim=1)
+            h = h * (1.0 + scale) + shift
+        h = self.conv2(F.silu(h))
+        return self.skip(x) + h
+
+
+class Downsample(nn.Module):
+    def __init__(self, ch: int):
+        super().__init__()
+        self.conv = nn.Conv2d(ch, ch, 3, stride=2, padding=1)
+
+    def forward(self, x):
+        return self.conv(x)
+
+
+class Upsample(nn.Module):
+    def __init__(self, ch: int):
+        super().__init__()
+        self.conv = nn.Conv2d(ch, ch, 3, padding=1)
+
+    def forward(self, x):
+        return self.conv(F.interpolate(x, scale_factor=2.0, mode="nearest"))
+
+
+class UNet(nn.Module):
+    def __init__(self, cfg: UNetConfig, in_ch: int, out_ch: int, conditional: bool):
+        super().__init__()
+        self.cfg = cfg
+        r = cfg.unshuffle
+        emb_dim = cfg.emb_dim if conditional else None
+        self.embed = NoiseLevelEmbedding(cfg.emb_dim) if conditional else None
+        self.unshuffle = nn.PixelUnshuffle(r) if r > 1 else nn.Identity()
+        self.shuffle = nn.PixelShuffle(r) if r > 1 else nn.Identity()
+        c0 = cfg.base_channels
+        self.conv_in = nn.Conv2d(in_ch * r * r, c0, 3, padding=1)
+
+        chans = [c0]
+        ch = c0
+        self.down = nn.ModuleList()
+        n_levels = len(cfg.channel_mults)
+        for i, mult in enumerate(cfg.channel_mults):
+            for _ in range(cfg.num_res_blocks):
+                self.down.append(ResBlock(ch, c0 * mult, emb_dim))
+                ch = c0 * mult
+                chans.append(ch)
+            if i != n_levels - 1:
+                self.down.append(Downsample(ch))
+                chans.append(ch)
+
+        self.mid = nn.ModuleList(ResBlock(ch, ch, emb_dim) for _ in range(cfg.mid_blocks))
+
+        self.up = nn.ModuleList()
+        for i, mult in reversed(list(enumerate(cfg.channel_mults))):
+            # As in SR3, each up level has one more block than the down level, so every
+            # stored skip (conv_in, each block, each downsample) is consumed exactly once.
+            for _ in range(cfg.num_res_blocks + 1):
+                skip_ch = chans.pop()
+                self.up.append(ResBlock(ch + skip_ch, c0 * mult, emb_dim))
+                ch = c0 * mult
+            if i != 0:
+                self.up.append(Upsample(ch))
+        self.conv_out = _zero(nn.Conv2d(ch, out_ch * r * r, 3, padding=1))
+
+    def forward(self, x: torch.Tensor, level: torch.Tensor | None = None) -> torch.Tensor:
+        emb = self.embed(level) if self.embed is not None else None
+        h = self.conv_in(self.unshuffle(x))
+        hs = [h]
+        for m in self.down:
+            h = m(h, emb) if isinstance(m, ResBlock) else m(h)
+            hs.append(h)
+        for m in self.mid:
+            h = m(h, emb)
+        for m in self.up:
+            if isinstance(m, ResBlock):
+                h = m(torch.cat([h, hs.pop()], dim=1), emb)
+            else:
+                h = m(h)
+        return self.shuffle(self.conv_out(F.silu(h)))
+
+
+class Predictor(nn.Module):
+    """g(y) -> x_init."""
+
+    def __init__(self, cfg: UNetConfig, global_residual: bool = True):
+        super().__init__()
+        self.net = UNet(cfg, in_ch=3, out_ch=3, conditional=False)
+        self.global_residual = global_residual
+
+    def forward(self, blurry: torch.Tensor) -> torch.Tensor:
+        out = self.net(blurry)
+        return blurry + out if self.global_residual else out
+
+
+class Denoiser(nn.Module):
+    """f(z_t, sqrt(alpha_bar), y) -> epsilon."""
+
+    def __init__(self, cfg: UNetConfig):
+        super().__init__()
+        self.net = UNet(cfg, in_ch=6, out_ch=3, conditional=True)
+
+    def forward(self, noisy_residual: torch.Tensor, noise_level: torch.Tensor, blurry: torch.Tensor) -> torch.Tensor:
+        return self.net(torch.cat([noisy_residual, blurry], dim=1), noise_level)
+
+
+class DeblurModel(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        if cfg.predictor.pad_multiple != cfg.denoiser.pad_multiple:
+            raise ValueError(
+                f"predictor pad_multiple {cfg.predictor.pad_multiple} != denoiser pad_multiple "
+                f"{cfg.denoiser.pad_multiple}: both networks must share one pad_multiple"
+            )
+        self.cfg = cfg
+        self.predictor = Predictor(cfg.predictor, cfg.predictor_global_residual)
+        self.denoiser = Denoiser(cfg.denoiser)
+
+    @property
+    def pad_multiple(self) -> int:
+        return self.cfg.predictor.pad_multiple
+
+
+def count_params(m: nn.Module) -> int:
+    return sum(p.numel() for p in m.parameters())

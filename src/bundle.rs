@@ -142,10 +142,11 @@ impl ModelBundle {
     /// Reads a bundle from its directory (or from the path of its manifest).
     pub fn load(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
-        let manifest_path = if path.is_dir() {
-            path.join(MANIFEST_NAME)
-        } else {
+        let names_manifest = path.extension().is_some_and(|e| e == "json") && !path.is_dir();
+        let manifest_path = if names_manifest {
             path.to_path_buf()
+        } else {
+            path.join(MANIFEST_NAME)
         };
         let text = std::fs::read_to_string(&manifest_path).map_err(|source| Error::ModelFile {
             path: manifest_path.clone(),

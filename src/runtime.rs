@@ -76,11 +76,11 @@ fn load() -> std::result::Result<(RuntimeInfo, ort::environment::Environment), S
                     .build()
                     .map_err(|e| format!("{} loaded but failed to start: {e}", path.display()))?;
                 let info = RuntimeInfo {
-                    version: runtime_version(),
+                    version: library_version(&path),
                     path,
                     found_by,
                 };
-                tracing::info!(path = %info.path.display(), version = %info.version, found_by, "loaded ONNX Runtime");
+                tracing::debug!(path = %info.path.display(), version = %info.version, found_by, "loaded ONNX Runtime");
                 return Ok((info, environment));
             }
             Err(e) => tried.push(format!("{} ({found_by}): {e}", path.display())),
@@ -89,14 +89,28 @@ fn load() -> std::result::Result<(RuntimeInfo, ort::environment::Environment), S
     Err(tried.join("; "))
 }
 
-fn runtime_version() -> String {
-    // The build info string starts with "ORT Build Info: git-branch=rel-1.31.1, ...".
-    let info = ort::info();
-    info.split("rel-")
-        .nth(1)
-        .and_then(|rest| rest.split([',', ' ']).next())
-        .unwrap_or(info)
-        .to_string()
+/// The version string of the library at `path`, asked through `OrtGetApiBase`.
+fn library_version(path: &Path) -> String {
+    type GetApiBase = unsafe extern "C" fn() -> *const ort::sys::OrtApiBase;
+    // SAFETY: `path` was just loaded successfully by ort as an ONNX Runtime library, which
+    // exports `OrtGetApiBase` returning a static table whose `GetVersionString` returns a static
+    // NUL-terminated string. Opening it again only bumps the loader's reference count.
+    unsafe {
+        let Ok(library) = libloading::Library::new(path) else {
+            return "unknown".into();
+        };
+        let Ok(get_api_base) = library.get::<GetApiBase>(b"OrtGetApiBase") else {
+            return "unknown".into();
+        };
+        let base = get_api_base();
+        if base.is_null() {
+            return "unknown".into();
+        }
+        let version = ((*base).GetVersionString)();
+        std::ffi::CStr::from_ptr(version)
+            .to_string_lossy()
+            .into_owned()
+    }
 }
 
 fn loaded() -> Result<&'static (RuntimeInfo, ort::environment::Environment)> {

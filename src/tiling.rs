@@ -16,7 +16,7 @@ pub struct Tiling {
 }
 
 impl Tiling {
-    /// Default tile side: a 1280x720 frame is one tile; 4K is cut in six.
+    /// Default tile side: a 1280x720 frame is one tile; 4K is cut in 4x2.
     pub const DEFAULT_TILE_SIZE: usize = 1280;
     /// Default overlap between tiles.
     pub const DEFAULT_OVERLAP: usize = 32;

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Runs every check CI runs: formatting, lints, the Rust tests, the fixture generator's
+# reproducibility and the Python training tests. Run scripts/setup.sh first.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export ORT_DISABLE_TELEMETRY=1
+
+cargo fmt --all -- --check
+cargo clippy --locked --all-targets -- -D warnings
+cargo test --locked
+
+# The committed ONNX fixtures are exactly what their generator makes.
+fixtures=$(mktemp -d)
+trap 'rm -rf "$fixtures"' EXIT
+.venv/bin/python tests/fixtures/make_fixtures.py --out "$fixtures"
+for f in $(cd "$fixtures" && find . -type f | sort); do
+  cmp -s "$fixtures/$f" "tests/fixtures/$f" || { echo "tests/fixtures/$f differs from what make_fixtures.py generates" >&2; exit 1; }
+done
+
+.venv/bin/python -m pytest -q training/tests

@@ -1,0 +1,147 @@
+//! The `deblur` command line, end to end.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use common::{fixture, random_frame};
+
+fn deblur(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_deblur"))
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("the deblur binary runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn write_input(dir: &Path, name: &str, width: u32, height: u32) -> String {
+    let path = dir.join(name);
+    let image: image::RgbImage = random_frame(width, height, 3).into();
+    image.save(&path).unwrap();
+    path.to_str().unwrap().to_string()
+}
+
+#[test]
+fn image_command_deblurs_png_and_jpeg() {
+    let dir = tempfile::tempdir().unwrap();
+    let tiny = fixture("tiny");
+    for (input_name, output_name) in [("in.png", "out.png"), ("in.jpg", "out.jpg")] {
+        let input = write_input(dir.path(), input_name, 37, 23);
+        let output = dir.path().join(output_name);
+        let run = deblur(&[
+            "image",
+            &input,
+            output.to_str().unwrap(),
+            "--model",
+            tiny.to_str().unwrap(),
+            "--steps",
+            "3",
+            "--samples",
+            "2",
+            "--schedule-end",
+            "0.3",
+            "--seed",
+            "7",
+            "--threads",
+            "1",
+        ]);
+        assert!(run.status.success(), "{}", text(&run.stderr));
+        let written = image::open(&output).unwrap();
+        assert_eq!((written.width(), written.height()), (37, 23));
+    }
+}
+
+#[test]
+fn the_default_model_needs_no_options_and_the_seed_fixes_the_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = write_input(dir.path(), "in.png", 64, 40);
+    let outputs: Vec<Vec<u8>> = ["a.png", "b.png"]
+        .iter()
+        .map(|name| {
+            let output = dir.path().join(name);
+            let run = deblur(&["image", &input, output.to_str().unwrap()]);
+            assert!(run.status.success(), "{}", text(&run.stderr));
+            assert!(text(&run.stdout).contains("wrote"));
+            image::open(&output).unwrap().into_rgb8().into_raw()
+        })
+        .collect();
+    assert_eq!(outputs[0], outputs[1]);
+}
+
+#[test]
+fn info_reports_model_provider_and_library() {
+    let run = deblur(&["info", "--model", fixture("tiny").to_str().unwrap()]);
+    let stdout = text(&run.stdout);
+    assert!(run.status.success(), "{}", text(&run.stderr));
+    for needle in [
+        "fixture-tiny",
+        "provider:         cpu",
+        "onnx runtime:     1.",
+        "model check:",
+    ] {
+        assert!(stdout.contains(needle), "{stdout} lacks {needle}");
+    }
+}
+
+#[test]
+fn a_missing_or_bad_runtime_library_is_an_error_with_the_fix_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = write_input(dir.path(), "in.png", 8, 8);
+    let not_a_library = dir.path().join("libonnxruntime.so");
+    std::fs::write(&not_a_library, b"not an ELF file").unwrap();
+    for library in [
+        "/nonexistent/libonnxruntime.so",
+        not_a_library.to_str().unwrap(),
+    ] {
+        for args in [vec!["image", input.as_str(), "/dev/null"], vec!["info"]] {
+            let run = Command::new(env!("CARGO_BIN_EXE_deblur"))
+                .args(&args)
+                .env("ORT_DYLIB_PATH", library)
+                .output()
+                .unwrap();
+            let stderr = text(&run.stderr);
+            assert_eq!(run.status.code(), Some(1), "{stderr}");
+            assert!(!stderr.contains("panicked"), "{stderr}");
+            assert!(
+                stderr.contains("ONNX Runtime library not found"),
+                "{stderr}"
+            );
+            assert!(stderr.contains(library), "{stderr}");
+            assert!(stderr.contains("scripts/setup.sh"), "{stderr}");
+        }
+    }
+}
+
+#[test]
+fn bad_inputs_and_settings_are_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = write_input(dir.path(), "in.png", 8, 8);
+    let out = dir.path().join("out.png");
+    let out = out.to_str().unwrap();
+    let cases: [(Vec<&str>, &str); 4] = [
+        (vec!["image", "/nonexistent.png", out], "/nonexistent.png"),
+        (
+            vec!["image", &input, out, "--samples", "0"],
+            "samples = 0: expected 1 to 64",
+        ),
+        (
+            vec!["image", &input, out, "--schedule-end", "1.5"],
+            "schedule-end = 1.5",
+        ),
+        (
+            vec!["image", &input, out, "--model", "/nonexistent"],
+            "/nonexistent/deblur-model.json",
+        ),
+    ];
+    for (args, needle) in cases {
+        let run = deblur(&args);
+        let stderr = text(&run.stderr);
+        assert_eq!(run.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(stderr.contains(needle), "{args:?}: {stderr} lacks {needle}");
+    }
+}

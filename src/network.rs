@@ -1,6 +1,8 @@
 //! The two networks as the sampler and the stages see them, independent of the runtime that
 //! executes them (ONNX Runtime in production, plain Rust in tests).
 
+use std::sync::Arc;
+
 use crate::error::Result;
 use crate::tensor::Tensor;
 
@@ -8,6 +10,11 @@ use crate::tensor::Tensor;
 pub trait Predict {
     /// Runs g on a batch.
     fn predict(&mut self, blurry: &Tensor) -> Result<Tensor>;
+
+    /// A handle that interrupts a run in progress, when the network supports it.
+    fn interrupter(&self) -> Option<Arc<dyn Interrupt>> {
+        None
+    }
 }
 
 /// The denoiser f: noisy residual z_t, one noise level per batch item, and blurry y, to the
@@ -20,11 +27,20 @@ pub trait Denoise {
         noise_level: &[f32],
         blurry: &Tensor,
     ) -> Result<Tensor>;
+
+    /// A handle that interrupts a run in progress, when the network supports it.
+    fn interrupter(&self) -> Option<Arc<dyn Interrupt>> {
+        None
+    }
 }
 
 impl<T: Predict + ?Sized> Predict for Box<T> {
     fn predict(&mut self, blurry: &Tensor) -> Result<Tensor> {
         (**self).predict(blurry)
+    }
+
+    fn interrupter(&self) -> Option<Arc<dyn Interrupt>> {
+        (**self).interrupter()
     }
 }
 
@@ -36,6 +52,10 @@ impl<T: Denoise + ?Sized> Denoise for Box<T> {
         blurry: &Tensor,
     ) -> Result<Tensor> {
         (**self).denoise(noisy_residual, noise_level, blurry)
+    }
+
+    fn interrupter(&self) -> Option<Arc<dyn Interrupt>> {
+        (**self).interrupter()
     }
 }
 
@@ -57,4 +77,13 @@ impl NoiseLevel {
             NoiseLevel::AlphaBar => alpha_bar as f32,
         }
     }
+}
+
+/// Stops a network's run in progress from another thread (a flush must not wait for a slow
+/// model), and re-arms it for the next run.
+pub trait Interrupt: Send + Sync {
+    /// Makes the run in progress, and any run started before [`Interrupt::resume`], fail soon.
+    fn interrupt(&self);
+    /// Lets runs proceed again.
+    fn resume(&self);
 }

@@ -1,13 +1,15 @@
 //! The predictor and denoiser as ONNX Runtime sessions, checked against the bundle format.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
-use ort::session::Session;
 use ort::session::builder::GraphOptimizationLevel;
+use ort::session::{RunOptions, Session};
 use ort::value::{TensorElementType, TensorRef, ValueType};
 
 use crate::error::{Error, Result};
-use crate::network::{Denoise, Predict};
+use crate::network::{Denoise, Interrupt, Predict};
 use crate::runtime;
 use crate::tensor::Tensor;
 
@@ -193,61 +195,120 @@ fn view(tensor: &Tensor) -> Result<TensorRef<'_, f32>> {
         .map_err(Error::ort("wrapping an input tensor"))
 }
 
-/// The predictor g on ONNX Runtime.
-pub struct OnnxPredictor {
+/// Lets another thread stop a session's run through ONNX Runtime's terminate flag.
+struct OrtInterrupt {
+    options: RunOptions,
+    interrupted: AtomicBool,
+}
+
+impl Interrupt for OrtInterrupt {
+    fn interrupt(&self) {
+        self.interrupted.store(true, Ordering::SeqCst);
+        if let Err(e) = self.options.terminate() {
+            tracing::warn!("cannot interrupt an ONNX Runtime run: {e}");
+        }
+    }
+
+    fn resume(&self) {
+        if let Err(e) = self.options.unterminate() {
+            tracing::warn!("cannot re-arm ONNX Runtime runs: {e}");
+        }
+        self.interrupted.store(false, Ordering::SeqCst);
+    }
+}
+
+/// A checked session and what it needs to run and to be interrupted.
+struct OnnxNetwork {
     session: Session,
     path: PathBuf,
+    interrupt: Arc<OrtInterrupt>,
 }
+
+impl OnnxNetwork {
+    fn new(
+        bytes: &[u8],
+        path: &Path,
+        options: SessionOptions,
+        inputs: &[Port],
+        output: Port,
+    ) -> Result<Self> {
+        let session = create_session(bytes, path, options)?;
+        check_ports(path, "input", inputs, session.inputs())?;
+        check_ports(path, "output", &[output], session.outputs())?;
+        let options = RunOptions::new().map_err(Error::ort("creating run options"))?;
+        Ok(OnnxNetwork {
+            session,
+            path: path.to_path_buf(),
+            interrupt: Arc::new(OrtInterrupt {
+                options,
+                interrupted: AtomicBool::new(false),
+            }),
+        })
+    }
+
+    /// Runs the session and returns its one output, which must have `shape`.
+    fn run(
+        &mut self,
+        inputs: ort::session::SessionInputs<'_, '_>,
+        output: &str,
+        shape: [usize; 4],
+    ) -> Result<Tensor> {
+        let outputs = match self
+            .session
+            .run_with_options(inputs, &self.interrupt.options)
+        {
+            Ok(outputs) => outputs,
+            Err(_) if self.interrupt.interrupted.load(Ordering::SeqCst) => {
+                return Err(Error::Cancelled);
+            }
+            Err(e) => return Err(Error::ort(format!("running {}", self.path.display()))(e)),
+        };
+        to_tensor(&outputs[output], &self.path, shape)
+    }
+
+    fn interrupter(&self) -> Option<Arc<dyn Interrupt>> {
+        Some(self.interrupt.clone())
+    }
+}
+
+/// The predictor g on ONNX Runtime.
+pub struct OnnxPredictor(OnnxNetwork);
 
 impl OnnxPredictor {
     /// Creates the session from `bytes` (named `path` in messages) and checks its interface.
     pub fn new(bytes: &[u8], path: &Path, options: SessionOptions) -> Result<Self> {
-        let session = create_session(bytes, path, options)?;
-        check_ports(path, "input", &[IMAGE("blurry")], session.inputs())?;
-        check_ports(path, "output", &[IMAGE("estimate")], session.outputs())?;
-        Ok(OnnxPredictor {
-            session,
-            path: path.to_path_buf(),
-        })
+        OnnxNetwork::new(bytes, path, options, &[IMAGE("blurry")], IMAGE("estimate"))
+            .map(OnnxPredictor)
     }
 }
 
 impl Predict for OnnxPredictor {
     fn predict(&mut self, blurry: &Tensor) -> Result<Tensor> {
-        let outputs = self
-            .session
-            .run(ort::inputs!["blurry" => view(blurry)?])
-            .map_err(Error::ort(format!("running {}", self.path.display())))?;
-        to_tensor(&outputs["estimate"], &self.path, blurry.shape())
+        self.0.run(
+            ort::inputs!["blurry" => view(blurry)?].into(),
+            "estimate",
+            blurry.shape(),
+        )
+    }
+
+    fn interrupter(&self) -> Option<Arc<dyn Interrupt>> {
+        self.0.interrupter()
     }
 }
 
 /// The denoiser f on ONNX Runtime.
-pub struct OnnxDenoiser {
-    session: Session,
-    path: PathBuf,
-}
+pub struct OnnxDenoiser(OnnxNetwork);
 
 impl OnnxDenoiser {
     /// Creates the session from `bytes` (named `path` in messages) and checks its interface.
     pub fn new(bytes: &[u8], path: &Path, options: SessionOptions) -> Result<Self> {
-        let session = create_session(bytes, path, options)?;
         let level = Port {
             name: "noise_level",
             rank: 1,
             channels: None,
         };
-        check_ports(
-            path,
-            "input",
-            &[IMAGE("noisy_residual"), level, IMAGE("blurry")],
-            session.inputs(),
-        )?;
-        check_ports(path, "output", &[IMAGE("epsilon")], session.outputs())?;
-        Ok(OnnxDenoiser {
-            session,
-            path: path.to_path_buf(),
-        })
+        let inputs = [IMAGE("noisy_residual"), level, IMAGE("blurry")];
+        OnnxNetwork::new(bytes, path, options, &inputs, IMAGE("epsilon")).map(OnnxDenoiser)
     }
 }
 
@@ -260,14 +321,15 @@ impl Denoise for OnnxDenoiser {
     ) -> Result<Tensor> {
         let levels = TensorRef::from_array_view(([noise_level.len() as i64], noise_level))
             .map_err(Error::ort("wrapping the noise levels"))?;
-        let outputs = self
-            .session
-            .run(ort::inputs![
-                "noisy_residual" => view(noisy_residual)?,
-                "noise_level" => levels,
-                "blurry" => view(blurry)?,
-            ])
-            .map_err(Error::ort(format!("running {}", self.path.display())))?;
-        to_tensor(&outputs["epsilon"], &self.path, noisy_residual.shape())
+        let inputs = ort::inputs![
+            "noisy_residual" => view(noisy_residual)?,
+            "noise_level" => levels,
+            "blurry" => view(blurry)?,
+        ];
+        self.0.run(inputs.into(), "epsilon", noisy_residual.shape())
+    }
+
+    fn interrupter(&self) -> Option<Arc<dyn Interrupt>> {
+        self.0.interrupter()
     }
 }

@@ -1,19 +1,26 @@
 //! The two-stage streaming pipeline: the predictor and the refiner each run on a thread of their
 //! own with their own session, joined by bounded channels, so that frame n+1's prediction
-//! overlaps frame n's refinement. Frames come out in input order. Dropping the [`FrameSender`]
-//! ends the stream: every frame already sent still comes out, then [`FrameReceiver::recv`]
-//! returns `None`. A failing stage sends its error downstream and stops; the error is the last
-//! item of the stream and further sends fail, so nothing hangs.
+//! overlaps frame n's refinement. Frames come out in input order.
+//!
+//! - Dropping every [`FrameSender`] ends the stream: every frame already sent still comes out,
+//!   then [`FrameReceiver::recv`] returns `None`.
+//! - A failing (or panicking) stage sends its error downstream and stops; the error is the last
+//!   item of the stream and further sends fail, so nothing hangs.
+//! - [`PipelineControl::cancel`] (a flush) drops everything in flight at once, interrupting the
+//!   model runs in progress; [`PipelineControl::join`] then hands the networks back so that a
+//!   new pipeline can start without reloading them.
 
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
-use crossbeam_channel::{Receiver, Sender, bounded};
+use crossbeam_channel::{Receiver, Sender, TryRecvError, bounded, select};
 
 use crate::bundle::ModelBundle;
 use crate::engine::{self, Deblurred, FrameSettings, ModelSpec, Predicted};
 use crate::error::{Error, Result};
 use crate::frame::RgbFrame;
-use crate::network::{Denoise, Predict};
+use crate::network::{Denoise, Interrupt, Predict};
 use crate::onnx::SessionOptions;
 use crate::tiling::Tiling;
 
@@ -79,14 +86,15 @@ struct PredictedJob {
     predicted: Predicted,
 }
 
-/// The pipeline's entrance. Dropping it ends the stream.
+/// The pipeline's entrance; clones feed the same pipeline. Dropping all of them ends the stream.
+#[derive(Clone)]
 pub struct FrameSender {
     jobs: Sender<FrameJob>,
 }
 
 impl FrameSender {
     /// Queues a frame, blocking while the pipeline is full. Fails when the pipeline has stopped
-    /// (after a stage error, which the receiver reports).
+    /// (after a stage error, which the receiver reports, or a cancel).
     pub fn send(&self, job: FrameJob) -> Result<()> {
         self.jobs.send(job).map_err(|_| Error::PipelineClosed)
     }
@@ -95,23 +103,12 @@ impl FrameSender {
 /// The pipeline's exit.
 pub struct FrameReceiver {
     results: Receiver<Result<FrameResult>>,
-    workers: Vec<(&'static str, JoinHandle<()>)>,
 }
 
 impl FrameReceiver {
     /// The next frame in input order, a stage's error, or `None` at the end of the stream.
-    pub fn recv(&mut self) -> Option<Result<FrameResult>> {
-        if let Ok(result) = self.results.recv() {
-            return Some(result);
-        }
-        // The stream has ended; a worker that panicked ended it without a word.
-        let mut lost = None;
-        for (stage, worker) in self.workers.drain(..) {
-            if worker.join().is_err() {
-                lost.get_or_insert(Error::StageLost { stage });
-            }
-        }
-        lost.map(Err)
+    pub fn recv(&self) -> Option<Result<FrameResult>> {
+        self.results.recv().ok()
     }
 }
 
@@ -123,21 +120,169 @@ impl Iterator for FrameReceiver {
     }
 }
 
+/// Cancels the pipeline and collects its networks.
+pub struct PipelineControl<P, D> {
+    /// The cancel channel's only sender. The workers share it too, so that dropping the control
+    /// without cancelling leaves the channel open until they are done.
+    cancel: Arc<Mutex<Option<Sender<()>>>>,
+    interrupters: Vec<Arc<dyn Interrupt>>,
+    predictor: JoinHandle<Option<P>>,
+    refiner: JoinHandle<Option<D>>,
+}
+
+impl<P, D> PipelineControl<P, D> {
+    /// Drops every frame in flight: interrupts the model runs in progress and makes both stages
+    /// stop as soon as they can. Pending sends fail; the receiver ends.
+    pub fn cancel(&mut self) {
+        // Dropping the only sender wakes every worker waiting on the cancel channel.
+        self.cancel
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        for interrupter in &self.interrupters {
+            interrupter.interrupt();
+        }
+    }
+
+    /// Waits until both stages have stopped (the stream ended, or [`Self::cancel`]) and returns
+    /// their networks; `None` for a stage that panicked.
+    pub fn join(self) -> (Option<P>, Option<D>) {
+        let predictor = self.predictor.join().ok().flatten();
+        let refiner = self.refiner.join().ok().flatten();
+        (predictor, refiner)
+    }
+}
+
+/// A running pipeline.
+pub struct Pipeline<P, D> {
+    /// Where frames go in.
+    pub sender: FrameSender,
+    /// Where they come out.
+    pub receiver: FrameReceiver,
+    /// Cancel and join.
+    pub control: PipelineControl<P, D>,
+}
+
 /// Starts the pipeline on `bundle`, creating each stage's session here so that loading errors
-/// come back before any frame is sent.
+/// come back before any frame is sent. The stages stop when the stream ends.
 pub fn start(bundle: &ModelBundle, config: PipelineConfig) -> Result<(FrameSender, FrameReceiver)> {
     let predictor = bundle.predictor(config.predictor)?;
     let denoiser = bundle.denoiser(config.refiner)?;
-    start_with(predictor, denoiser, ModelSpec::from(bundle), config)
+    let pipeline = start_with(predictor, denoiser, ModelSpec::from(bundle), config)?;
+    Ok((pipeline.sender, pipeline.receiver))
+}
+
+fn cancelled(cancel: &Receiver<()>) -> bool {
+    matches!(cancel.try_recv(), Err(TryRecvError::Disconnected))
+}
+
+/// Sends `item` unless the pipeline is cancelled first; false when it could not be delivered.
+fn forward<T>(to: &Sender<T>, item: T, cancel: &Receiver<()>) -> bool {
+    select! {
+        send(to, item) -> sent => sent.is_ok(),
+        recv(cancel) -> _ => false,
+    }
+}
+
+/// The next item, or `None` when the input ended or the pipeline was cancelled.
+fn next<T>(from: &Receiver<T>, cancel: &Receiver<()>) -> Option<T> {
+    select! {
+        recv(from) -> item => item.ok(),
+        recv(cancel) -> _ => None,
+    }
+}
+
+fn stage_error(stage: &'static str, frame_index: u64) -> impl FnOnce(Error) -> Error {
+    move |e| Error::Stage {
+        stage,
+        frame_index,
+        source: Box::new(e),
+    }
+}
+
+fn predict_stage<P: Predict>(
+    predictor: &mut P,
+    spec: &ModelSpec,
+    tiling: crate::tiling::Tiling,
+    jobs: &Receiver<FrameJob>,
+    predicted: &Sender<Result<PredictedJob>>,
+    cancel: &Receiver<()>,
+) {
+    while let Some(job) = next(jobs, cancel) {
+        if cancelled(cancel) {
+            return;
+        }
+        let span = tracing::debug_span!("predict", frame = job.frame_index);
+        let outcome = span
+            .in_scope(|| engine::predict(predictor, spec, tiling, &job.frame))
+            .map(|result| PredictedJob {
+                frame_index: job.frame_index,
+                settings: job.settings,
+                predicted: result,
+            })
+            .map_err(stage_error("predictor", job.frame_index));
+        let failed = outcome.is_err();
+        if !forward(predicted, outcome, cancel) || failed {
+            return;
+        }
+    }
+}
+
+fn refine_stage<D: Denoise>(
+    denoiser: &mut D,
+    spec: &ModelSpec,
+    predicted: &Receiver<Result<PredictedJob>>,
+    results: &Sender<Result<FrameResult>>,
+    cancel: &Receiver<()>,
+) {
+    while let Some(item) = next(predicted, cancel) {
+        if cancelled(cancel) {
+            return;
+        }
+        let outcome = item.and_then(|job| {
+            let frame_index = job.frame_index;
+            let span = tracing::debug_span!("refine", frame = frame_index);
+            span.in_scope(|| {
+                engine::refine(denoiser, spec, job.predicted, &job.settings, frame_index)
+            })
+            .map(|deblurred| FrameResult {
+                frame_index,
+                deblurred,
+            })
+            .map_err(stage_error("refiner", frame_index))
+        });
+        let failed = outcome.is_err();
+        if !forward(results, outcome, cancel) || failed {
+            return;
+        }
+    }
+}
+
+/// Runs `body` with `network`, returning the network unless `body` panicked, in which case the
+/// stream is told through `report`.
+fn guarded<N, T>(
+    stage: &'static str,
+    mut network: N,
+    report: &Sender<Result<T>>,
+    cancel: &Receiver<()>,
+    body: impl FnOnce(&mut N),
+) -> Option<N> {
+    match catch_unwind(AssertUnwindSafe(|| body(&mut network))) {
+        Ok(()) => Some(network),
+        Err(_) => {
+            forward(report, Err(Error::StageLost { stage }), cancel);
+            None
+        }
+    }
 }
 
 /// Starts the pipeline on any two networks.
 pub fn start_with<P, D>(
-    mut predictor: P,
-    mut denoiser: D,
+    predictor: P,
+    denoiser: D,
     spec: ModelSpec,
     config: PipelineConfig,
-) -> Result<(FrameSender, FrameReceiver)>
+) -> Result<Pipeline<P, D>>
 where
     P: Predict + Send + 'static,
     D: Denoise + Send + 'static,
@@ -146,78 +291,54 @@ where
     let (job_tx, job_rx) = bounded::<FrameJob>(in_flight);
     let (predicted_tx, predicted_rx) = bounded::<Result<PredictedJob>>(1);
     let (result_tx, result_rx) = bounded::<Result<FrameResult>>(in_flight);
+    let (cancel_tx, cancel_rx) = bounded::<()>(0);
     let tiling = config.tiling;
+    let interrupters: Vec<Arc<dyn Interrupt>> = [predictor.interrupter(), denoiser.interrupter()]
+        .into_iter()
+        .flatten()
+        .collect();
+    // A previous cancel leaves the networks interrupted.
+    interrupters.iter().for_each(|i| i.resume());
 
+    let cancel_sender = Arc::new(Mutex::new(Some(cancel_tx)));
+    let cancel = cancel_rx.clone();
+    let keep_open = cancel_sender.clone();
     let predict_worker = std::thread::Builder::new()
         .name("deblur-predict".into())
         .spawn(move || {
-            for job in job_rx {
-                let span = tracing::debug_span!("predict", frame = job.frame_index);
-                let outcome = span
-                    .in_scope(|| engine::predict(&mut predictor, &spec, tiling, &job.frame))
-                    .map(|predicted| PredictedJob {
-                        frame_index: job.frame_index,
-                        settings: job.settings,
-                        predicted,
-                    })
-                    .map_err(|e| Error::Stage {
-                        stage: "predictor",
-                        frame_index: job.frame_index,
-                        source: Box::new(e),
-                    });
-                let failed = outcome.is_err();
-                if predicted_tx.send(outcome).is_err() || failed {
-                    return;
-                }
-            }
+            let _keep_open = keep_open;
+            guarded("predictor", predictor, &predicted_tx, &cancel, |p| {
+                predict_stage(p, &spec, tiling, &job_rx, &predicted_tx, &cancel)
+            })
         })
         .map_err(|source| Error::Spawn {
             stage: "predictor",
             source,
         })?;
 
+    let cancel = cancel_rx;
+    let keep_open = cancel_sender.clone();
     let refine_worker = std::thread::Builder::new()
         .name("deblur-refine".into())
         .spawn(move || {
-            for predicted in predicted_rx {
-                let outcome = predicted.and_then(|job| {
-                    let span = tracing::debug_span!("refine", frame = job.frame_index);
-                    let frame_index = job.frame_index;
-                    span.in_scope(|| {
-                        engine::refine(
-                            &mut denoiser,
-                            &spec,
-                            job.predicted,
-                            &job.settings,
-                            frame_index,
-                        )
-                    })
-                    .map(|deblurred| FrameResult {
-                        frame_index,
-                        deblurred,
-                    })
-                    .map_err(|e| Error::Stage {
-                        stage: "refiner",
-                        frame_index,
-                        source: Box::new(e),
-                    })
-                });
-                let failed = outcome.is_err();
-                if result_tx.send(outcome).is_err() || failed {
-                    return;
-                }
-            }
+            let _keep_open = keep_open;
+            guarded("refiner", denoiser, &result_tx, &cancel, |d| {
+                refine_stage(d, &spec, &predicted_rx, &result_tx, &cancel)
+            })
         })
         .map_err(|source| Error::Spawn {
             stage: "refiner",
             source,
         })?;
 
-    Ok((
-        FrameSender { jobs: job_tx },
-        FrameReceiver {
-            results: result_rx,
-            workers: vec![("predictor", predict_worker), ("refiner", refine_worker)],
+    Ok(Pipeline {
+        sender: FrameSender { jobs: job_tx },
+        receiver: FrameReceiver { results: result_rx },
+        control: PipelineControl {
+            cancel: cancel_sender,
+            interrupters,
+            predictor: predict_worker,
+            refiner: refine_worker,
         },
-    ))
+    })
 }

@@ -12,7 +12,7 @@ use common::{
 use deblur::engine::{Extras, FrameSettings, ModelSpec};
 use deblur::frame::ValueRange;
 use deblur::network::{Denoise, NoiseLevel, Predict};
-use deblur::pipeline::{self, FrameJob, PipelineConfig};
+use deblur::pipeline::{self, FrameJob, Pipeline, PipelineConfig};
 use deblur::tensor::Tensor;
 use deblur::{Error, ModelBundle, NoiseMode, RgbFrame, SamplingParams};
 
@@ -56,7 +56,9 @@ fn within<T: Send + 'static>(limit: Duration, body: impl FnOnce() -> T + Send + 
 #[test]
 fn every_frame_comes_out_in_order_after_the_sender_is_dropped() {
     within(Duration::from_secs(60), || {
-        let (sender, receiver) = pipeline::start_with(
+        let Pipeline {
+            sender, receiver, ..
+        } = pipeline::start_with(
             IdentityPredictor,
             PointwiseDenoiser,
             SPEC,
@@ -153,7 +155,9 @@ impl Denoise for SlowDenoiser {
 #[test]
 fn the_next_prediction_overlaps_the_current_refinement() {
     let log = Log::default();
-    let (sender, receiver) = pipeline::start_with(
+    let Pipeline {
+        sender, receiver, ..
+    } = pipeline::start_with(
         SlowPredictor(log.clone()),
         SlowDenoiser(log.clone()),
         SPEC,
@@ -189,7 +193,9 @@ fn a_failing_stage_ends_the_stream_with_its_error() {
             fail_on: 3,
             calls: 0,
         };
-        let (sender, mut receiver) = pipeline::start_with(
+        let Pipeline {
+            sender, receiver, ..
+        } = pipeline::start_with(
             predictor,
             PointwiseDenoiser,
             SPEC,
@@ -232,7 +238,9 @@ fn a_failing_stage_ends_the_stream_with_its_error() {
 #[test]
 fn a_panicking_stage_is_reported_not_hung() {
     within(Duration::from_secs(60), || {
-        let (sender, mut receiver) = pipeline::start_with(
+        let Pipeline {
+            sender, receiver, ..
+        } = pipeline::start_with(
             IdentityPredictor,
             PanickingDenoiser,
             SPEC,
@@ -253,7 +261,9 @@ fn a_panicking_stage_is_reported_not_hung() {
 }
 
 fn run_segment(frames: &[RgbFrame], first_index: u64, mode: NoiseMode) -> Vec<RgbFrame> {
-    let (sender, receiver) = pipeline::start_with(
+    let Pipeline {
+        sender, receiver, ..
+    } = pipeline::start_with(
         IdentityPredictor,
         PointwiseDenoiser,
         SPEC,
@@ -281,4 +291,74 @@ fn per_frame_noise_makes_segments_match_one_pass() {
     assert_ne!(per_frame[0], per_frame[1]);
     let locked = run_segment(&still, 0, NoiseMode::Locked);
     assert_eq!(locked[0], locked[1]);
+}
+
+#[test]
+fn cancel_drops_frames_in_flight_and_hands_the_networks_back() {
+    within(Duration::from_secs(60), || {
+        let log = Log::default();
+        let Pipeline {
+            sender,
+            receiver,
+            mut control,
+        } = pipeline::start_with(
+            SlowPredictor(log.clone()),
+            SlowDenoiser(log.clone()),
+            SPEC,
+            PipelineConfig::default(),
+        )
+        .unwrap();
+        let feeder = std::thread::spawn(move || {
+            (0..50)
+                .take_while(|&i| {
+                    sender
+                        .send(job(i, random_frame(8, 8, i), NoiseMode::Locked))
+                        .is_ok()
+                })
+                .count()
+        });
+        let first = receiver.recv().unwrap().unwrap();
+        assert_eq!(first.frame_index, 0);
+        control.cancel();
+        let sent = feeder.join().unwrap();
+        assert!(
+            sent < 50,
+            "sends must fail once cancelled, {sent} went through"
+        );
+        // What was already finished may still come out, in order; then the stream ends.
+        let rest: Vec<u64> = receiver.map(|r| r.unwrap().frame_index).collect();
+        assert!(
+            rest.iter().copied().eq(1..1 + rest.len() as u64),
+            "{rest:?}"
+        );
+        assert!(rest.len() < 49);
+        let (predictor, denoiser) = control.join();
+        let (predictor, denoiser) = (predictor.unwrap(), denoiser.unwrap());
+
+        // The same networks serve a new pipeline.
+        let Pipeline {
+            sender, receiver, ..
+        } = pipeline::start_with(predictor, denoiser, SPEC, PipelineConfig::default()).unwrap();
+        sender
+            .send(job(7, random_frame(8, 8, 7), NoiseMode::Locked))
+            .unwrap();
+        drop(sender);
+        let again: Vec<u64> = receiver.map(|r| r.unwrap().frame_index).collect();
+        assert_eq!(again, [7]);
+    });
+}
+
+#[test]
+fn an_interrupted_onnx_run_reports_cancelled_until_resumed() {
+    require_runtime();
+    let bundle = ModelBundle::load(fixture("tiny")).unwrap();
+    let mut predictor = bundle.predictor(deblur::SessionOptions::default()).unwrap();
+    let input = Tensor::zeros(1, 3, 16, 16);
+    let interrupter = predictor
+        .interrupter()
+        .expect("ONNX networks can be interrupted");
+    interrupter.interrupt();
+    assert!(matches!(predictor.predict(&input), Err(Error::Cancelled)));
+    interrupter.resume();
+    assert_eq!(predictor.predict(&input).unwrap().shape(), [1, 3, 16, 16]);
 }

@@ -67,8 +67,10 @@ def augment(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 class CropConfig:
     size: int = 128
     min_scale: float = 0.25  # crops cover up to 1/min_scale times the output size before resizing
-    min_energy: float = 1.5e-3  # gradient energy below this is "flat"
-    tries: int = 10  # flat crops are redrawn up to this many times
+    # A crop with gradient energy e is kept with probability min(1, e / texture_energy), so flat
+    # crops are rare but not absent (the model must also leave flat regions flat).
+    texture_energy: float = 1e-3
+    tries: int = 10
 
 
 class CropSampler:
@@ -109,7 +111,7 @@ class CropSampler:
         m = D.MARGIN
         for _ in range(self.crop.tries):
             region = self._region(rng)
-            if gradient_energy(region[m:-m, m:-m]) >= self.crop.min_energy:
+            if rng.random() * self.crop.texture_energy < gradient_energy(region[m:-m, m:-m]):
                 break
         return augment(region, rng)
 

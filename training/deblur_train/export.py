@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -17,11 +18,20 @@ OPSET = 17
 MANIFEST = "deblur-model.json"
 
 
+def _onnx_export(*args, **kwargs) -> None:
+    # The TorchScript exporter (dynamo=False) handles dynamic N/H/W through PixelUnshuffle and
+    # nearest upsampling without shape guards; it is deprecated but still present.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore", UserWarning)
+        torch.onnx.export(*args, **kwargs)
+
+
 def export_predictor(model: DeblurModel, path: Path, size=(64, 96)) -> None:
     m = model.predictor.eval()
     h, w = size
     x = torch.zeros(1, 3, h, w)
-    torch.onnx.export(
+    _onnx_export(
         m, (x,), str(path),
         input_names=["blurry"], output_names=["estimate"],
         dynamic_axes={"blurry": {0: "N", 2: "H", 3: "W"}, "estimate": {0: "N", 2: "H", 3: "W"}},
@@ -35,7 +45,7 @@ def export_denoiser(model: DeblurModel, path: Path, size=(64, 96)) -> None:
     z = torch.zeros(1, 3, h, w)
     lvl = torch.full((1,), 0.5)
     y = torch.zeros(1, 3, h, w)
-    torch.onnx.export(
+    _onnx_export(
         m, (z, lvl, y), str(path),
         input_names=["noisy_residual", "noise_level", "blurry"], output_names=["epsilon"],
         dynamic_axes={

@@ -25,11 +25,16 @@ INFER_START = 1e-6
 
 
 def linear_alphas(steps: int, start: float, end: float) -> np.ndarray:
-    """alpha_1..alpha_T with 1 - alpha linear from ``start`` to ``end`` (float64)."""
+    """alpha_1..alpha_T with 1 - alpha linear from ``start`` to ``end`` (float64).
+
+    A single step uses ``end`` (the schedule's last value), not ``start``.
+    """
     if steps < 1:
         raise ValueError(f"steps must be >= 1, got {steps}")
     if not (0.0 < start <= end < 1.0):
         raise ValueError(f"need 0 < start <= end < 1, got start={start}, end={end}")
+    if steps == 1:
+        return np.array([1.0 - end])
     return 1.0 - np.linspace(start, end, steps, dtype=np.float64)
 
 

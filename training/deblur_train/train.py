@@ -1,0 +1,210 @@
+"""Joint training of the predictor g and denoiser f with paper Eq. 6.
+
+    z = sqrt(abar) (x0 - g(y)) + sqrt(1 - abar) eps,   loss = | eps - f(z, sqrt(abar), y) |_1
+
+The predictor gets gradients only through the residual (and through y's path inside f it does
+not). ``--aux-l1 w`` adds w * |g(y) - x0|_1 (off by default, as in the paper).
+
+Checkpoints (model, EMA, optimiser, step, all RNG states) go to <run>/last.pt every
+--ckpt-minutes and at exit; rerunning the same command resumes. A snapshot step_<N>.pt is kept
+every --snapshot-every steps.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import math
+import os
+import random
+import signal
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import schedule
+from .configs import CONFIGS, ModelConfig
+from .data import CropConfig, CropSampler
+from .degrade import DegradeConfig
+from .models import DeblurModel, count_params
+
+TRAINING_ROOT = Path(__file__).resolve().parents[1]
+
+
+def eq6_loss(model: DeblurModel, y: torch.Tensor, x0: torch.Tensor, level: torch.Tensor, eps: torch.Tensor,
+             aux_l1: float = 0.0) -> tuple[torch.Tensor, dict]:
+    x_init = model.predictor(y)
+    lv = level.view(-1, 1, 1, 1)
+    z = lv * (x0 - x_init) + torch.sqrt(1.0 - lv * lv) * eps
+    eps_hat = model.denoiser(z, level, y)
+    loss = (eps - eps_hat).abs().mean()
+    stats = {"eps_l1": float(loss.detach())}
+    with torch.no_grad():
+        stats["pred_l1"] = float((x_init - x0).abs().mean())
+    if aux_l1 > 0:
+        aux = (x_init - x0).abs().mean()
+        loss = loss + aux_l1 * aux
+    return loss, stats
+
+
+class EMA:
+    def __init__(self, model: torch.nn.Module, decay: float):
+        self.decay = decay
+        self.shadow = copy.deepcopy(model).eval()
+        for p in self.shadow.parameters():
+            p.requires_grad_(False)
+
+    @torch.no_grad()
+    def update(self, model: torch.nn.Module, step: int) -> None:
+        # Warm-up so early EMA weights are not dominated by the random initialisation.
+        d = min(self.decay, (1.0 + step) / (10.0 + step))
+        for e, p in zip(self.shadow.parameters(), model.parameters()):
+            e.mul_(d).add_(p.detach(), alpha=1.0 - d)
+        for e, b in zip(self.shadow.buffers(), model.buffers()):
+            e.copy_(b)
+
+
+def save_checkpoint(path: Path, model, ema: EMA, opt, step: int, rng: np.random.Generator, args: dict, cfg: ModelConfig) -> None:
+    ck = {
+        "config": cfg.to_dict(),
+        "args": args,
+        "step": step,
+        "model": model.state_dict(),
+        "ema": ema.shadow.state_dict(),
+        "optimizer": opt.state_dict(),
+        "numpy_rng": rng.bit_generator.state,
+        "torch_rng": torch.get_rng_state(),
+        "python_rng": random.getstate(),
+    }
+    tmp = path.with_suffix(".tmp")
+    torch.save(ck, tmp)
+    os.replace(tmp, path)
+
+
+def load_checkpoint(path: Path, model, ema: EMA, opt, rng: np.random.Generator) -> int:
+    ck = torch.load(path, map_location="cpu", weights_only=False)
+    model.load_state_dict(ck["model"])
+    ema.shadow.load_state_dict(ck["ema"])
+    opt.load_state_dict(ck["optimizer"])
+    rng.bit_generator.state = ck["numpy_rng"]
+    torch.set_rng_state(ck["torch_rng"])
+    random.setstate(ck["python_rng"])
+    return int(ck["step"])
+
+
+def build(args) -> tuple[ModelConfig, DeblurModel, EMA, torch.optim.Optimizer]:
+    cfg = CONFIGS[args.config]
+    torch.manual_seed(args.seed)
+    model = DeblurModel(cfg)
+    ema = EMA(model, args.ema)
+    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
+    return cfg, model, ema, opt
+
+
+def lr_at(step: int, args) -> float:
+    warm = min(1.0, (step + 1) / max(1, args.warmup))
+    return args.lr * warm
+
+
+def parse_args(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--run", type=Path, default=TRAINING_ROOT / "runs" / "small")
+    ap.add_argument("--config", choices=sorted(CONFIGS), default="small")
+    ap.add_argument("--data", type=Path, default=TRAINING_ROOT / "data" / "train")
+    ap.add_argument("--steps", type=int, default=1_000_000, help="stop after this many steps in total")
+    ap.add_argument("--minutes", type=float, default=None, help="stop after this many minutes in this session")
+    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--crop", type=int, default=128)
+    ap.add_argument("--lr", type=float, default=2e-4)
+    ap.add_argument("--warmup", type=int, default=500)
+    ap.add_argument("--weight-decay", type=float, default=1e-4)
+    ap.add_argument("--ema", type=float, default=0.999)
+    ap.add_argument("--grad-clip", type=float, default=1.0)
+    ap.add_argument("--aux-l1", type=float, default=0.0, help="weight of an auxiliary |g(y) - x0| (paper: 0)")
+    ap.add_argument("--p-gopro", type=float, default=DegradeConfig.p_gopro)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--log-every", type=int, default=50)
+    ap.add_argument("--ckpt-minutes", type=float, default=10.0)
+    ap.add_argument("--snapshot-every", type=int, default=5000)
+    return ap.parse_args(argv)
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    torch.set_num_threads(args.threads)
+    args.run.mkdir(parents=True, exist_ok=True)
+    cfg, model, ema, opt = build(args)
+    rng = np.random.default_rng(args.seed)
+    random.seed(args.seed)
+    last = args.run / "last.pt"
+    step = load_checkpoint(last, model, ema, opt, rng) if last.exists() else 0
+    sampler = CropSampler.from_dir(
+        args.data, crop=CropConfig(size=args.crop), deg=DegradeConfig(p_gopro=args.p_gopro)
+    )
+    argd = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
+    print(
+        f"{'resuming' if step else 'starting'} {cfg.name} at step {step}: predictor "
+        f"{count_params(model.predictor) / 1e6:.2f}M, denoiser {count_params(model.denoiser) / 1e6:.2f}M params, "
+        f"{len(sampler.images)} images, {args.threads} threads",
+        flush=True,
+    )
+    log = open(args.run / "log.jsonl", "a")
+    stop = {"now": False}
+
+    def on_signal(signum, frame):
+        stop["now"] = True
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+
+    t_start = time.time()
+    t_ckpt = time.time()
+    acc: dict[str, float] = {}
+    n_acc = 0
+    t_log = time.time()
+    model.train()
+    while step < args.steps and not stop["now"]:
+        if args.minutes is not None and time.time() - t_start > args.minutes * 60:
+            break
+        y_np, x_np = sampler.batch(args.batch, rng)
+        level = torch.from_numpy(schedule.sample_sqrt_alpha_bar(args.batch, rng).astype(np.float32))
+        y, x0 = torch.from_numpy(y_np), torch.from_numpy(x_np)
+        eps = torch.randn_like(x0)
+        for g in opt.param_groups:
+            g["lr"] = lr_at(step, args)
+        loss, stats = eq6_loss(model, y, x0, level, eps, args.aux_l1)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        gnorm = torch.nn.utils.clip_grad_norm_(model.parameters(), args.grad_clip)
+        if not math.isfinite(loss.item()):
+            raise SystemExit(f"loss is {loss.item()} at step {step}: lower --lr (now {args.lr})")
+        opt.step()
+        ema.update(model, step)
+        step += 1
+        stats["loss"] = float(loss.detach())
+        stats["grad_norm"] = float(gnorm)
+        for k, v in stats.items():
+            acc[k] = acc.get(k, 0.0) + v
+        n_acc += 1
+        if step % args.log_every == 0:
+            rec = {"step": step, "time": time.time(), "s_per_step": (time.time() - t_log) / n_acc,
+                   "lr": lr_at(step - 1, args), **{k: v / n_acc for k, v in acc.items()}}
+            log.write(json.dumps(rec) + "\n")
+            log.flush()
+            print(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in rec.items() if k != "time"), flush=True)
+            acc, n_acc, t_log = {}, 0, time.time()
+        if step % args.snapshot_every == 0:
+            save_checkpoint(args.run / f"step_{step:07d}.pt", model, ema, opt, step, rng, argd, cfg)
+        if time.time() - t_ckpt > args.ckpt_minutes * 60:
+            save_checkpoint(last, model, ema, opt, step, rng, argd, cfg)
+            t_ckpt = time.time()
+    save_checkpoint(last, model, ema, opt, step, rng, argd, cfg)
+    print(f"saved {last} at step {step}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

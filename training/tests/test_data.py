@@ -1,0 +1,67 @@
+"""Data loading tests: numpy/Pillow only, no torch."""
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from deblur_train import data as Dt
+from deblur_train.degrade import MARGIN
+
+
+def test_plasma_paths_are_refused(tmp_path):
+    with pytest.raises(Dt.ReservedDataError, match="plasma"):
+        Dt.check_training_path("/usr/share/wallpapers/plasma-workspace/Altai.png")
+    d = tmp_path / "Plasma-copy"
+    d.mkdir()
+    Image.new("RGB", (200, 200)).save(d / "a.png")
+    with pytest.raises(Dt.ReservedDataError):
+        Dt.list_images(d)
+    with pytest.raises(Dt.ReservedDataError):
+        Dt.list_images(tmp_path)  # the plasma file is found inside an innocent directory
+
+
+def test_list_images_finds_pictures(tmp_path):
+    Image.new("RGB", (200, 200)).save(tmp_path / "a.png")
+    Image.new("RGB", (200, 200)).save(tmp_path / "b.jpg")
+    (tmp_path / "notes.txt").write_text("x")
+    assert [p.name for p in Dt.list_images(tmp_path)] == ["a.png", "b.jpg"]
+
+
+def test_augment_keeps_pixels():
+    img = np.arange(5 * 5 * 3, dtype=np.float32).reshape(5, 5, 3)
+    rng = np.random.default_rng(0)
+    for _ in range(10):
+        a = Dt.augment(img, rng)
+        assert a.shape == img.shape
+        np.testing.assert_array_equal(np.sort(a.ravel()), np.sort(img.ravel()))
+
+
+def test_gradient_energy_flat_vs_textured():
+    rng = np.random.default_rng(0)
+    assert Dt.gradient_energy(np.full((32, 32, 3), 0.5)) == 0.0
+    assert Dt.gradient_energy(rng.random((32, 32, 3))) > 0.05
+
+
+def test_sampler_batches(tmp_path):
+    rng = np.random.default_rng(0)
+    imgs = [(rng.random((300, 260, 3)) * 255).astype(np.uint8), np.full((170, 400, 3), 128, np.uint8)]
+    s = Dt.CropSampler(imgs, Dt.CropConfig(size=64))
+    y, x = s.batch(4, rng)
+    assert y.shape == x.shape == (4, 3, 64, 64)
+    assert y.dtype == np.float32
+    assert y.min() >= -1 and y.max() <= 1 and x.min() >= -1 and x.max() <= 1
+
+
+def test_sampler_prefers_texture():
+    rng = np.random.default_rng(0)
+    flat = np.full((400, 400, 3), 100, np.uint8)
+    textured = (rng.random((400, 400, 3)) * 255).astype(np.uint8)
+    s = Dt.CropSampler([flat, textured], Dt.CropConfig(size=64))
+    energies = [Dt.gradient_energy(s.sample_source(rng)) for _ in range(40)]
+    assert np.mean([e > 0 for e in energies]) > 0.9
+
+
+def test_sampler_rejects_small_images():
+    with pytest.raises(ValueError, match="at least"):
+        Dt.CropSampler([np.zeros((100, 100, 3), np.uint8)], Dt.CropConfig(size=128))
+    assert 128 + 2 * MARGIN == 160

@@ -1,0 +1,130 @@
+"""Degradation model tests: numpy/scipy only, no torch."""
+
+import numpy as np
+import pytest
+
+from deblur_train import degrade as D
+
+
+def kernels(n, seed=0, **kw):
+    rng = np.random.default_rng(seed)
+    return [D.camera_shake_kernel(rng, **kw) for _ in range(n)]
+
+
+def test_kernels_are_normalised_nonnegative_and_small():
+    for k in kernels(200):
+        assert k.dtype == np.float32
+        assert k.ndim == 2 and k.shape[0] == k.shape[1]
+        assert k.shape[0] % 2 == 1
+        assert k.shape[0] <= D.MAX_KERNEL
+        assert (k >= 0).all()
+        assert abs(float(k.sum()) - 1.0) < 1e-5
+
+
+def test_kernel_sizes_span_delta_to_about_30_pixels():
+    sizes = [k.shape[0] for k in kernels(300, seed=1)]
+    assert min(sizes) <= 3
+    assert max(sizes) >= 25
+
+
+def test_zero_length_is_a_delta():
+    k = D.camera_shake_kernel(np.random.default_rng(0), length=0.0)
+    assert k.shape == (1, 1) and k[0, 0] == 1.0
+
+
+def test_longer_trajectories_give_larger_kernels():
+    short = np.mean([D.camera_shake_kernel(np.random.default_rng(s), length=4.0).shape[0] for s in range(40)])
+    long = np.mean([D.camera_shake_kernel(np.random.default_rng(s), length=28.0).shape[0] for s in range(40)])
+    assert long > short + 8
+
+
+def test_kernel_is_deterministic_by_seed():
+    a = kernels(5, seed=7)
+    b = kernels(5, seed=7)
+    c = kernels(5, seed=8)
+    assert all(np.array_equal(x, y) for x, y in zip(a, b))
+    assert not all(x.shape == y.shape and np.array_equal(x, y) for x, y in zip(a, c))
+
+
+def test_blur_valid_with_delta_is_the_centre_crop():
+    img = np.random.default_rng(0).random((64, 80, 3)).astype(np.float32)
+    out = D.blur_valid(img, np.ones((1, 1), np.float32))
+    m = D.MARGIN
+    assert out.shape == (64 - 2 * m, 80 - 2 * m, 3)
+    np.testing.assert_allclose(out, img[m:-m, m:-m], atol=1e-5)
+
+
+def test_blur_preserves_mean_of_constant_image():
+    img = np.full((80, 80, 3), 0.3, np.float32)
+    k = D.camera_shake_kernel(np.random.default_rng(3), length=25.0)
+    np.testing.assert_allclose(D.blur_valid(img, k), 0.3, atol=1e-5)
+
+
+@pytest.mark.parametrize("sigma", [2 / 255, 8 / 255, 15 / 255])
+def test_noise_std(sigma):
+    rng = np.random.default_rng(0)
+    img = np.full((256, 256, 3), 0.5, np.float32)
+    noisy = D.add_noise(img, sigma, rng)
+    assert abs(float((noisy - img).std()) - sigma) < 0.02 * sigma
+    assert abs(float((noisy - img).mean())) < 0.05 * sigma
+
+
+def test_degrade_noise_level_is_within_paper_range():
+    src = np.full((64 + 2 * D.MARGIN, 64 + 2 * D.MARGIN, 3), 0.5, np.float32)
+    for s in range(50):
+        blurry, sharp, info = D.degrade(src, np.random.default_rng(s), kind="shake")
+        assert 0.0 <= info["sigma"] <= 15 / 255 + 1e-9
+        # A flat image is unchanged by blur, so what is left is noise (plus 8-bit rounding).
+        assert abs(float((blurry - sharp).std()) - info["sigma"]) < 0.15 * info["sigma"] + 0.6 / 255
+
+
+def test_degrade_output_is_quantised_and_clipped():
+    src = np.random.default_rng(0).random((96, 96, 3)).astype(np.float32)
+    blurry, sharp, _ = D.degrade(src, np.random.default_rng(1))
+    assert blurry.shape == sharp.shape == (96 - 2 * D.MARGIN, 96 - 2 * D.MARGIN, 3)
+    assert blurry.min() >= 0 and blurry.max() <= 1
+    np.testing.assert_allclose(blurry * 255, np.round(blurry * 255), atol=1e-4)
+
+
+@pytest.mark.parametrize("kind", ["shake", "gopro"])
+def test_degrade_is_deterministic_by_seed(kind):
+    src = np.random.default_rng(0).random((96, 96, 3)).astype(np.float32)
+    a = D.degrade(src, np.random.default_rng(5), kind=kind)
+    b = D.degrade(src, np.random.default_rng(5), kind=kind)
+    c = D.degrade(src, np.random.default_rng(6), kind=kind)
+    np.testing.assert_array_equal(a[0], b[0])
+    assert a[2] == b[2]
+    assert not np.array_equal(a[0], c[0])
+
+
+def test_degrade_rejects_unknown_kind():
+    with pytest.raises(ValueError, match="unknown degradation kind"):
+        D.degrade(np.zeros((64, 64, 3), np.float32), np.random.default_rng(0), kind="defocus")
+
+
+def test_gopro_sharp_target_is_the_exact_middle_crop():
+    src = np.random.default_rng(0).random((96, 112, 3)).astype(np.float32)
+    blurry, sharp, n = D.gopro_blur(src, np.random.default_rng(2))
+    m = D.MARGIN
+    np.testing.assert_array_equal(sharp, src[m:-m, m:-m])
+    assert n % 2 == 1
+    assert np.abs(blurry - sharp).mean() > 1e-3
+
+
+def test_gopro_without_motion_is_identity():
+    cfg = D.DegradeConfig(gopro_max_shift=0.0, gopro_max_rotation=0.0, gopro_max_zoom=0.0)
+    src = np.random.default_rng(0).random((80, 80, 3)).astype(np.float32)
+    blurry, sharp, _ = D.gopro_blur(src, np.random.default_rng(1), cfg)
+    np.testing.assert_allclose(blurry, sharp, atol=1e-5)
+
+
+def test_gopro_averages_subframes_in_linear_light():
+    # Pure translation: the blurry frame is the mean (in linear light) of shifted copies, so the
+    # linear-light total of a dot far from the border is conserved while its peak spreads out.
+    cfg = D.DegradeConfig(gopro_max_shift=10.0, gopro_max_rotation=0.0, gopro_max_zoom=0.0)
+    src = np.zeros((96, 96, 3), np.float32)
+    src[48, 48] = 1.0
+    blurry, sharp, n = D.gopro_blur(src, np.random.default_rng(4), cfg)
+    lin_b, lin_s = blurry.astype(np.float64) ** D.GAMMA, sharp.astype(np.float64) ** D.GAMMA
+    np.testing.assert_allclose(lin_b.sum(), lin_s.sum(), rtol=1e-6)
+    assert lin_b.max() < 0.5 * lin_s.max()

@@ -1,0 +1,80 @@
+"""ONNX export tests: names, dynamic shapes, opset, manifest and ONNX Runtime parity (need torch)."""
+
+import json
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch", reason="torch not installed: pip install -r training/requirements-train.txt")
+onnx = pytest.importorskip("onnx", reason="onnx not installed: pip install -r training/requirements-ci.txt")
+pytest.importorskip("onnxruntime", reason="onnxruntime not installed: pip install -r training/requirements-ci.txt")
+
+from deblur_train.configs import TINY  # noqa: E402
+from deblur_train.export import check_parity, export_bundle, ort_session  # noqa: E402
+from deblur_train.models import DeblurModel  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory):
+    torch.manual_seed(0)
+    m = DeblurModel(TINY).eval()
+    with torch.no_grad():
+        for p in m.parameters():
+            p.add_(torch.randn_like(p) * 0.05)
+    out = export_bundle(m, tmp_path_factory.mktemp("bundle"), "tiny-test", "test", {"steps": 3, "schedule_end": 0.2})
+    return m, out
+
+
+def io(model, which):
+    return [(v.name, [d.dim_param or d.dim_value for d in v.type.tensor_type.shape.dim]) for v in getattr(model.graph, which)]
+
+
+def test_graph_names_shapes_and_opset(bundle):
+    _, out = bundle
+    p = onnx.load(out / "predictor.onnx")
+    d = onnx.load(out / "denoiser.onnx")
+    for g in (p, d):
+        onnx.checker.check_model(g)
+        assert max(o.version for o in g.opset_import if o.domain in ("", "ai.onnx")) >= 17
+    assert io(p, "input") == [("blurry", ["N", 3, "H", "W"])]
+    assert io(p, "output") == [("estimate", ["N", 3, "H", "W"])]
+    assert io(d, "input") == [("noisy_residual", ["N", 3, "H", "W"]), ("noise_level", ["N"]), ("blurry", ["N", 3, "H", "W"])]
+    assert io(d, "output") == [("epsilon", ["N", 3, "H", "W"])]
+    for g in (p, d):
+        for v in list(g.graph.input) + list(g.graph.output):
+            assert v.type.tensor_type.elem_type == onnx.TensorProto.FLOAT
+
+
+def test_manifest(bundle):
+    _, out = bundle
+    m = json.loads((out / "deblur-model.json").read_text())
+    assert m == {
+        "format_version": 1,
+        "name": "tiny-test",
+        "description": "test",
+        "value_range": [-1.0, 1.0],
+        "pad_multiple": 16,
+        "noise_level": "sqrt_alpha_bar",
+        "training_schedule": {"kind": "linear", "steps": 2000, "start": 1e-6, "end": 0.01},
+        "default_sampling": {"steps": 3, "schedule_end": 0.2},
+        "predictor": "predictor.onnx",
+        "denoiser": "denoiser.onnx",
+    }
+
+
+def test_onnxruntime_matches_pytorch(bundle):
+    model, out = bundle
+    # An odd-ish size that is a multiple of pad_multiple (16), batch of 2 with different levels.
+    assert check_parity(model, out, h=3 * 16, w=7 * 16) < 1e-4
+    assert check_parity(model, out, h=16, w=16, n=1, seed=3) < 1e-4
+
+
+def test_batch_items_are_independent(bundle):
+    _, out = bundle
+    den = ort_session(out / "denoiser.onnx")
+    rng = np.random.default_rng(0)
+    z = rng.standard_normal((2, 3, 32, 48)).astype(np.float32)
+    y = rng.standard_normal((2, 3, 32, 48)).astype(np.float32)
+    both = den.run(None, {"noisy_residual": z, "noise_level": np.array([0.1, 0.9], np.float32), "blurry": y})[0]
+    one = den.run(None, {"noisy_residual": z[1:], "noise_level": np.array([0.9], np.float32), "blurry": y[1:]})[0]
+    np.testing.assert_allclose(both[1:], one, atol=1e-5)

@@ -6,8 +6,8 @@ cd "$(dirname "$0")/.."
 export ORT_DISABLE_TELEMETRY=1
 
 cargo fmt --all -- --check
-cargo clippy --locked --all-targets -- -D warnings
-cargo test --locked
+cargo clippy --locked --workspace --all-targets -- -D warnings
+cargo test --locked --workspace
 
 # The committed ONNX fixtures are exactly what their generator makes.
 fixtures=$(mktemp -d)

@@ -30,6 +30,7 @@ use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
 
+use super::qos::Qos;
 use super::video::{self, Converter};
 use super::{NoiseMode, Output, Provider};
 
@@ -142,13 +143,6 @@ struct SrcContext {
     converter: Converter,
 }
 
-/// QoS: how far behind downstream says we are, and the steps we allow ourselves meanwhile.
-#[derive(Debug, Default, Clone, Copy)]
-struct Qos {
-    earliest: Option<gst::ClockTime>,
-    steps_cap: Option<u32>,
-}
-
 /// The model, loaded at NULL→READY.
 struct Loaded {
     spec: ModelSpec,
@@ -165,6 +159,8 @@ struct State {
     /// Handed to the src pad task when it starts.
     pending_context: Option<SrcContext>,
     in_info: Option<gst_video::VideoInfo>,
+    /// The input caps; sticky, so they outlive a flush.
+    in_caps: Option<gst::Caps>,
     segment: gst::FormattedSegment<gst::ClockTime>,
     src_result: Result<gst::FlowSuccess, gst::FlowError>,
     frame_counter: u64,
@@ -179,6 +175,7 @@ impl Default for State {
             running: None,
             pending_context: None,
             in_info: None,
+            in_caps: None,
             segment: gst::FormattedSegment::new(),
             src_result: Err(gst::FlowError::Flushing),
             frame_counter: 0,
@@ -522,7 +519,7 @@ impl ElementImpl for Deblur {
             gst::StateChange::ReadyToPaused => {
                 *lock(&self.stats) = Stats::default();
                 self.start_pipeline().map_err(|e| {
-                    gst::element_imp_error!(self, gst::CoreError::StateChange, ["{e}"]);
+                    gst::element_imp_error!(self, gst::CoreError::StateChange, ("{e}"));
                     gst::StateChangeError
                 })?;
             }
@@ -530,7 +527,15 @@ impl ElementImpl for Deblur {
         }
         let success = self.parent_change_state(transition)?;
         match transition {
-            gst::StateChange::PausedToReady => self.stop_pipeline(),
+            gst::StateChange::PausedToReady => {
+                self.stop_pipeline();
+                let mut state = lock(&self.state);
+                state.in_info = None;
+                state.in_caps = None;
+                state.segment = gst::FormattedSegment::new();
+                state.qos = Qos::default();
+                state.frame_counter = 0;
+            }
             gst::StateChange::ReadyToNull => lock(&self.state).loaded = None,
             _ => {}
         }
@@ -549,7 +554,7 @@ impl Deblur {
             "frames-dropped" => stats.dropped.to_value(),
             "qos-steps" => {
                 drop(stats);
-                let cap = lock(&self.state).qos.steps_cap;
+                let cap = lock(&self.state).qos.steps_cap();
                 cap.map_or(-1, |c| c as i32).to_value()
             }
             "active-provider" => {
@@ -583,7 +588,7 @@ impl Deblur {
             }
             Err(message) => {
                 post_progress(gst::ProgressType::Error, "Model loading failed");
-                gst::element_imp_error!(self, gst::ResourceError::OpenRead, ["{message}"]);
+                gst::element_imp_error!(self, gst::ResourceError::OpenRead, ("{message}"));
                 Err(gst::StateChangeError)
             }
         }
@@ -666,12 +671,16 @@ impl Deblur {
             items: items_tx,
             control: started.control,
         });
+        // After a flush the caps stay as they were: carry them over.
+        let out_caps = self.srcpad.current_caps();
         state.pending_context = Some(SrcContext {
             items: items_rx,
             results: started.receiver,
-            out_caps: None,
-            out_info: None,
-            in_caps: None,
+            out_info: out_caps
+                .as_ref()
+                .and_then(|caps| gst_video::VideoInfo::from_caps(caps).ok()),
+            out_caps,
+            in_caps: state.in_caps.clone(),
             converter: Converter::default(),
         });
         state.src_result = Ok(gst::FlowSuccess::Ok);
@@ -773,7 +782,7 @@ impl Deblur {
                     gst::element_imp_error!(
                         self,
                         gst::CoreError::Failed,
-                        ["cannot restart after a flush: {e}"]
+                        ("cannot restart after a flush: {e}")
                     );
                     return false;
                 }
@@ -792,12 +801,16 @@ impl Deblur {
                         gst::element_imp_error!(
                             self,
                             gst::CoreError::Negotiation,
-                            ["unusable caps {caps}: {e}"]
+                            ("unusable caps {caps}: {e}")
                         );
                         return false;
                     }
                 };
-                lock(&self.state).in_info = Some(info);
+                {
+                    let mut state = lock(&self.state);
+                    state.in_info = Some(info);
+                    state.in_caps = Some(caps.clone());
+                }
                 return self.enqueue(Item::Caps(caps));
             }
             gst::EventView::Segment(s) => {
@@ -882,7 +895,7 @@ impl Deblur {
             -1 => tuned.steps,
             n => n as u32,
         };
-        let Some(steps) = self.qos_steps(&mut state, &settings, &buffer, steps) else {
+        let Some(steps) = Self::qos_steps(&state, &settings, &buffer, steps) else {
             drop(state);
             self.drop_late_frame(&buffer);
             return Ok(gst::FlowSuccess::Ok);
@@ -892,7 +905,7 @@ impl Deblur {
         drop(state);
 
         let frame = frame.map_err(|e| {
-            gst::element_imp_error!(self, gst::StreamError::Decode, ["{e}"]);
+            gst::element_imp_error!(self, gst::StreamError::Decode, ("{e}"));
             gst::FlowError::Error
         })?;
         let mode = OutputMode::from(settings.output);
@@ -924,10 +937,8 @@ impl Deblur {
             .is_err()
             || sender.send(job).is_err()
         {
-            // The pipeline stopped: a flush or an error, which src_result tells apart.
-            return lock(&self.state)
-                .src_result
-                .and(Err(gst::FlowError::Flushing));
+            // The pipeline stopped: a flush says so in src_result; otherwise a stage failed.
+            return lock(&self.state).src_result.and(Err(gst::FlowError::Error));
         }
         lock(&self.state).src_result
     }
@@ -952,31 +963,21 @@ impl Deblur {
         }
     }
 
-    /// The steps this buffer gets under QoS, or `None` to drop it: late frames first lose steps,
-    /// down to the predictor alone; a frame still late then is dropped.
+    /// The steps this buffer gets under QoS, or `None` to drop it.
     fn qos_steps(
-        &self,
-        state: &mut State,
+        state: &State,
         settings: &Settings,
         buffer: &gst::BufferRef,
         steps: u32,
     ) -> Option<u32> {
         if !settings.qos {
-            state.qos = Qos::default();
             return Some(steps);
         }
-        let capped = state.qos.steps_cap.map_or(steps, |cap| cap.min(steps));
-        let late = match (state.qos.earliest, buffer.pts()) {
-            (Some(earliest), Some(pts)) => state
-                .segment
-                .to_running_time(pts + buffer.duration().unwrap_or(gst::ClockTime::ZERO))
-                .is_some_and(|end| end < earliest),
-            _ => false,
-        };
-        if late && capped == 0 {
-            return None;
-        }
-        Some(capped)
+        let end = buffer
+            .pts()
+            .map(|pts| pts + buffer.duration().unwrap_or(gst::ClockTime::ZERO))
+            .and_then(|end| state.segment.to_running_time(end));
+        state.qos.steps_for(steps, end)
     }
 
     fn drop_late_frame(&self, buffer: &gst::BufferRef) {
@@ -1018,37 +1019,25 @@ impl Deblur {
         gst::Pad::event_default(pad, Some(&*self.obj()), event)
     }
 
-    /// Late (diff > 0): one step fewer and remember how late; early with headroom: one step more.
     fn update_qos(&self, proportion: f64, diff: i64, timestamp: Option<gst::ClockTime>) {
-        let configured = {
+        let (steps, enabled) = {
             let settings = lock(&self.settings);
             (settings.steps, settings.qos)
         };
-        let mut state = lock(&self.state);
-        if !configured.1 {
+        if !enabled {
             return;
         }
-        let steps = match configured.0 {
+        let mut state = lock(&self.state);
+        let steps = match steps {
             -1 => state.loaded.as_ref().map_or(0, |l| l.tuned.steps),
             n => n as u32,
         };
-        let cap = state.qos.steps_cap.unwrap_or(steps);
-        if diff > 0 {
-            state.qos.earliest =
-                timestamp.map(|t| t + gst::ClockTime::from_nseconds(2 * diff as u64));
-            state.qos.steps_cap = Some(cap.saturating_sub(1));
-        } else {
-            state.qos.earliest = timestamp
-                .map(|t| t.saturating_sub(gst::ClockTime::from_nseconds(diff.unsigned_abs())));
-            if proportion < 0.8 {
-                state.qos.steps_cap = (cap + 1 < steps).then_some(cap + 1);
-            }
-        }
+        state.qos.observe(steps, proportion, diff, timestamp);
         gst::debug!(
             CAT,
             imp = self,
-            "QoS proportion {proportion:.2} diff {diff}: steps cap {:?}",
-            state.qos.steps_cap
+            "QoS proportion {proportion:.2} diff {diff}: {:?}",
+            state.qos
         );
     }
 
@@ -1196,7 +1185,7 @@ impl Deblur {
                 return Err(gst::FlowError::Flushing);
             }
             Some(Err(e)) => {
-                gst::element_imp_error!(self, gst::StreamError::Failed, ["deblurring failed: {e}"]);
+                gst::element_imp_error!(self, gst::StreamError::Failed, ("deblurring failed: {e}"));
                 return Err(gst::FlowError::Error);
             }
             None => return Err(gst::FlowError::Flushing),
@@ -1211,7 +1200,7 @@ impl Deblur {
             }
         };
         let image = mode.compose(input_frame, result.deblurred).map_err(|e| {
-            gst::element_imp_error!(self, gst::StreamError::Failed, ["{e}"]);
+            gst::element_imp_error!(self, gst::StreamError::Failed, ("{e}"));
             gst::FlowError::Error
         })?;
         self.set_output_caps(context, mode)?;
@@ -1220,7 +1209,7 @@ impl Deblur {
             .as_ref()
             .ok_or(gst::FlowError::NotNegotiated)?;
         let mut output = context.converter.rgb_to_buffer(&image, info).map_err(|e| {
-            gst::element_imp_error!(self, gst::StreamError::Encode, ["{e}"]);
+            gst::element_imp_error!(self, gst::StreamError::Encode, ("{e}"));
             gst::FlowError::Error
         })?;
         {
@@ -1278,9 +1267,7 @@ impl Deblur {
             gst::element_imp_warning!(
                 self,
                 gst::CoreError::Clock,
-                [
-                    "deblurring one frame took {compute}, more than the {reported} of latency reported; lower steps or samples, or raise frames-in-flight"
-                ]
+                ("deblurring one frame took {compute}, more than the {reported} of latency reported; lower steps or samples, or raise frames-in-flight")
             );
         }
         if relatency {

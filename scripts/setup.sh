@@ -46,8 +46,8 @@ if [ ! -x .venv/bin/python ]; then
   say "creating .venv"
   python3 -m venv .venv
 fi
-if ! .venv/bin/python -m pip install -q --disable-pip-version-check -r tests/fixtures/requirements.txt -r training/requirements-ci.txt; then
-  say "pip could not install tests/fixtures/requirements.txt and training/requirements-ci.txt (is PyPI reachable?)" >&2
+if ! .venv/bin/python -m pip install -q --disable-pip-version-check -r tests/requirements.txt -r training/requirements-ci.txt; then
+  say "pip could not install tests/requirements.txt and training/requirements-ci.txt (is PyPI reachable?)" >&2
   exit 1
 fi
 

@@ -6,8 +6,8 @@ cd "$(dirname "$0")/.."
 export ORT_DISABLE_TELEMETRY=1
 
 cargo fmt --all -- --check
-cargo clippy --locked --workspace --all-targets -- -D warnings
-cargo test --locked --workspace
+cargo clippy --locked --workspace --all-targets --all-features -- -D warnings
+cargo test --locked --workspace --all-features
 
 # The committed ONNX fixtures are exactly what their generator makes.
 fixtures=$(mktemp -d)

@@ -136,6 +136,13 @@ pub enum Error {
     #[error("the pipeline has stopped and accepts no more frames")]
     PipelineClosed,
 
+    /// A video pipeline could not be built or failed while running.
+    #[error("video: {reason}")]
+    Video {
+        /// What went wrong, with the fix where there is one.
+        reason: String,
+    },
+
     /// Work was cancelled (flush or shutdown).
     #[error("cancelled")]
     Cancelled,

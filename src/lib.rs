@@ -31,6 +31,8 @@ pub mod sampler;
 pub mod schedule;
 pub mod tensor;
 pub mod tiling;
+#[cfg(feature = "video")]
+pub mod video;
 
 pub use bundle::ModelBundle;
 pub use engine::{Deblurred, Deblurrer, Extras, FrameSettings, ModelSpec};

@@ -5,6 +5,8 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::{Args, Parser, Subcommand};
+
+mod video;
 use deblur::{
     Deblurrer, Error, Extras, FrameSettings, ModelBundle, ModelSpec, NoiseMode, Result, RgbFrame,
     SamplingParams, SessionOptions, Tiling, pipeline::available_cores, runtime,
@@ -25,8 +27,34 @@ struct Cli {
 enum Command {
     /// Deblur one image (PNG or JPEG in, format chosen by the output's extension).
     Image(ImageArgs),
+    /// Deblur recorded footage (audio kept untouched) through the `deblur` GStreamer element.
+    Video(VideoArgs),
     /// Show the model, the execution provider and the ONNX Runtime library in use.
     Info(ModelArgs),
+}
+
+#[derive(Args)]
+struct VideoArgs {
+    /// Input clip (any container and codec GStreamer can read).
+    input: PathBuf,
+    /// Output clip: .mp4, .mov or .mkv (H.264 video, audio copied as it was).
+    output: PathBuf,
+    #[command(flatten)]
+    model: ModelArgs,
+    #[command(flatten)]
+    sampling: SamplingArgs,
+    /// Noise across frames: `locked` (no flicker) or `per-frame`.
+    #[arg(long, default_value = "locked")]
+    noise_mode: NoiseMode,
+    /// What to write: deblurred, predictor, uncertainty or side-by-side.
+    #[arg(long, default_value = "deblurred")]
+    output_mode: deblur::OutputMode,
+    /// ONNX Runtime threads per stage (default: half the cores each).
+    #[arg(long)]
+    threads: Option<u32>,
+    /// x264 constant quantizer: lower is better quality and larger files.
+    #[arg(long, default_value_t = 18)]
+    quantizer: u32,
 }
 
 #[derive(Args)]
@@ -95,6 +123,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let outcome = match cli.command {
         Command::Image(args) => run_image(&args),
+        Command::Video(args) => video::run(&args),
         Command::Info(args) => run_info(&args),
     };
     match outcome {

@@ -21,6 +21,7 @@ pub mod bundle;
 pub mod engine;
 pub mod error;
 pub mod frame;
+pub mod metrics;
 pub mod network;
 pub mod noise;
 pub mod onnx;

@@ -239,6 +239,16 @@ impl ModelBundle {
         OnnxDenoiser::new(&self.denoiser.bytes, &self.denoiser.path, options)
     }
 
+    /// The predictor's ONNX bytes.
+    pub fn predictor_bytes(&self) -> &[u8] {
+        &self.predictor.bytes
+    }
+
+    /// The denoiser's ONNX bytes.
+    pub fn denoiser_bytes(&self) -> &[u8] {
+        &self.denoiser.bytes
+    }
+
     /// Loads both networks once to check that they open and match the format.
     pub fn check(&self) -> Result<()> {
         self.predictor(SessionOptions::default())?;

@@ -41,6 +41,16 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    /// Reading or writing a file other than a model failed.
+    #[error("cannot access {path}: {source}")]
+    Io {
+        /// The file or folder.
+        path: PathBuf,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
+
     /// The model manifest is not valid JSON of the expected shape.
     #[error("invalid model manifest {path}: {reason}")]
     Manifest {

@@ -20,7 +20,9 @@
 pub mod bundle;
 pub mod engine;
 pub mod error;
+pub mod flops;
 pub mod frame;
+pub mod memory;
 pub mod metrics;
 pub mod network;
 pub mod noise;

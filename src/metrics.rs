@@ -64,7 +64,9 @@ impl Plane {
             values: frame
                 .data()
                 .chunks_exact(3)
-                .map(|p| f64::from(p[0]) * 0.299 + f64::from(p[1]) * 0.587 + f64::from(p[2]) * 0.114)
+                .map(|p| {
+                    f64::from(p[0]) * 0.299 + f64::from(p[1]) * 0.587 + f64::from(p[2]) * 0.114
+                })
                 .collect(),
         }
     }
@@ -113,7 +115,9 @@ impl Plane {
                 rows[y * w + x] = kernel
                     .iter()
                     .enumerate()
-                    .map(|(k, &c)| c * self.values[y * w + index(x as isize + k as isize - radius, w)])
+                    .map(|(k, &c)| {
+                        c * self.values[y * w + index(x as isize + k as isize - radius, w)]
+                    })
                     .sum();
             }
         }

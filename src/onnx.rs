@@ -72,14 +72,31 @@ const IMAGE: fn(&'static str) -> Port = |name| Port {
 };
 
 fn create_session(bytes: &[u8], path: &Path, options: SessionOptions) -> Result<Session> {
+    plain_session(bytes, path, options, None)
+}
+
+/// A session on any ONNX model, checked against nothing: for benchmarks and for counting
+/// operations, which pass `profile` (a file prefix) and get basic graph rewrites only, so that
+/// the profile shows the model's own operators and shapes.
+pub fn plain_session(
+    bytes: &[u8],
+    path: &Path,
+    options: SessionOptions,
+    profile: Option<&Path>,
+) -> Result<Session> {
     let environment = runtime::environment()?;
     let setup = |e: ort::Error| Error::Ort {
         context: format!("setting up a session for {}", path.display()),
         source: e,
     };
-    Session::builder(environment)
+    let level = if profile.is_some() {
+        GraphOptimizationLevel::Level1
+    } else {
+        GraphOptimizationLevel::All
+    };
+    let mut builder = Session::builder(environment)
         .map_err(setup)?
-        .with_optimization_level(GraphOptimizationLevel::All)
+        .with_optimization_level(level)
         .map_err(|e| setup(e.into()))?
         .with_intra_threads(options.threads.max(1))
         .map_err(|e| setup(e.into()))?
@@ -89,12 +106,39 @@ fn create_session(bytes: &[u8], path: &Path, options: SessionOptions) -> Result<
         .with_intra_op_spinning(false)
         .map_err(|e| setup(e.into()))?
         .with_inter_op_spinning(false)
-        .map_err(|e| setup(e.into()))?
+        .map_err(|e| setup(e.into()))?;
+    if let Some(prefix) = profile {
+        builder = builder
+            .with_profiling(prefix)
+            .map_err(|e| setup(e.into()))?;
+    }
+    builder
         .commit_from_memory(bytes)
         .map_err(|source| Error::ModelLoad {
             path: path.to_path_buf(),
             source,
         })
+}
+
+/// Runs a plain session on float inputs given as (name, shape, data), discarding the outputs.
+pub fn run_plain(session: &mut Session, inputs: &[(&str, &[i64], &[f32])]) -> Result<()> {
+    let values = inputs
+        .iter()
+        .map(|&(name, shape, data)| {
+            TensorRef::from_array_view((shape.to_vec(), data))
+                .map(|tensor| {
+                    (
+                        std::borrow::Cow::from(name),
+                        ort::session::SessionInputValue::from(tensor),
+                    )
+                })
+                .map_err(Error::ort(format!("wrapping input `{name}`")))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    session
+        .run(values)
+        .map_err(Error::ort("running a plain session"))?;
+    Ok(())
 }
 
 fn describe(dtype: &ValueType) -> String {

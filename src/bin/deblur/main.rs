@@ -7,6 +7,7 @@ use std::time::Instant;
 use clap::{Args, Parser, Subcommand};
 
 mod bench;
+mod eval;
 mod video;
 use deblur::{
     Deblurrer, Error, Extras, FrameSettings, ModelBundle, ModelSpec, NoiseMode, Result, RgbFrame,
@@ -30,6 +31,8 @@ enum Command {
     Image(ImageArgs),
     /// Deblur recorded footage (audio kept untouched) through the `deblur` GStreamer element.
     Video(VideoArgs),
+    /// Measure quality: PSNR, SSIM, detail, flicker; sweep the schedule; write docs/RESULTS.md.
+    Eval(eval::EvalArgs),
     /// Measure speed and memory: bare ONNX Runtime loop, library pipeline and element.
     Bench(bench::BenchArgs),
     /// Show the model, the execution provider and the ONNX Runtime library in use.
@@ -127,6 +130,7 @@ fn main() -> ExitCode {
     let outcome = match cli.command {
         Command::Image(args) => run_image(&args),
         Command::Video(args) => video::run(&args),
+        Command::Eval(args) => eval::run(&args),
         Command::Bench(args) => bench::run(&args),
         Command::Info(args) => run_info(&args),
     };

@@ -85,6 +85,15 @@ pub enum Error {
         found: String,
     },
 
+    /// An execution provider was asked for and cannot run (no silent fall back to the CPU).
+    #[error("execution provider {provider} is not available: {reason}")]
+    ProviderUnavailable {
+        /// The provider asked for.
+        provider: String,
+        /// Why, and the fix.
+        reason: String,
+    },
+
     /// A setting is outside its allowed range.
     #[error("invalid setting {name} = {value}: expected {expected}")]
     InvalidConfig {

@@ -10,35 +10,9 @@ use ort::value::{TensorElementType, TensorRef, ValueType};
 
 use crate::error::{Error, Result};
 use crate::network::{Denoise, Interrupt, Predict};
+use crate::provider::Provider;
 use crate::runtime;
 use crate::tensor::Tensor;
-
-/// Where a session runs.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Provider {
-    /// ONNX Runtime's CPU execution provider.
-    #[default]
-    Cpu,
-}
-
-impl std::fmt::Display for Provider {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Provider::Cpu => f.write_str("cpu"),
-        }
-    }
-}
-
-impl std::str::FromStr for Provider {
-    type Err = Error;
-
-    fn from_str(s: &str) -> Result<Self> {
-        match s {
-            "cpu" => Ok(Provider::Cpu),
-            other => Err(Error::invalid_config("provider", other, "`cpu`")),
-        }
-    }
-}
 
 /// How one stage's session is set up.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -112,7 +86,9 @@ pub fn plain_session(
             .with_profiling(prefix)
             .map_err(|e| setup(e.into()))?;
     }
-    builder
+    options
+        .provider
+        .register(builder)?
         .commit_from_memory(bytes)
         .map_err(|source| Error::ModelLoad {
             path: path.to_path_buf(),

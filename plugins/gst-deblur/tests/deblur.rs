@@ -423,6 +423,42 @@ fn a_broken_model_fails_the_start_with_a_clear_error() {
     );
 }
 
+#[test]
+fn an_unavailable_provider_fails_the_start_instead_of_falling_back() {
+    init();
+    let pipeline = gst::parse::launch(
+        "videotestsrc num-buffers=3 ! video/x-raw,width=32,height=32 ! deblur provider=cuda device-id=0 ! fakesink",
+    )
+    .unwrap();
+    assert!(pipeline.set_state(gst::State::Playing).is_err());
+    let message = pipeline
+        .bus()
+        .unwrap()
+        .timed_pop_filtered(gst::ClockTime::from_seconds(30), &[gst::MessageType::Error])
+        .expect("an error message");
+    pipeline.set_state(gst::State::Null).unwrap();
+    let gst::MessageView::Error(e) = message.view() else {
+        unreachable!()
+    };
+    let text = e.error().to_string();
+    assert!(
+        text.contains("execution provider cuda:0 is not available"),
+        "{text}"
+    );
+}
+
+#[test]
+fn the_active_provider_is_reported() {
+    let h = harness(&rgb_caps(16, 16), &[]);
+    let element = h.element().unwrap();
+    assert_eq!(
+        element
+            .property::<Option<String>>("active-provider")
+            .as_deref(),
+        Some("cpu")
+    );
+}
+
 fn tempfile_dir() -> PathBuf {
     let dir = std::env::temp_dir().join(format!(
         "deblur-test-{}-{:?}",

@@ -123,12 +123,9 @@ fn bare_loop(
     frame: &RgbFrame,
     sampling: SamplingParams,
     frames: usize,
-    threads: usize,
+    options: SessionOptions,
 ) -> Result<Measured> {
-    let options = SessionOptions {
-        threads,
-        ..SessionOptions::default()
-    };
+    let threads = options.threads;
     let mut predictor = bundle.predictor(options)?;
     let mut denoiser = bundle.denoiser(options)?;
     let spec = ModelSpec::from(bundle);
@@ -186,8 +183,11 @@ fn library_pipeline(
     frame: &RgbFrame,
     sampling: SamplingParams,
     frames: usize,
+    provider: deblur::Provider,
 ) -> Result<Measured> {
-    let config = PipelineConfig::default();
+    let mut config = PipelineConfig::default();
+    config.predictor.provider = provider;
+    config.refiner.provider = provider;
     let (sender, receiver) = pipeline::start(bundle, config)?;
     let total = WARM_UP + frames;
     let frame = frame.clone();
@@ -229,6 +229,7 @@ fn library_pipeline(
 #[cfg(feature = "video")]
 fn element(
     model: Option<&std::path::Path>,
+    provider: deblur::Provider,
     frame: &RgbFrame,
     sampling: SamplingParams,
     frames: usize,
@@ -254,6 +255,10 @@ fn element(
         .expect("named in the launch line");
     if let Some(model) = model {
         deblur.set_property("model", model.to_string_lossy().as_ref());
+    }
+    if let deblur::Provider::Cuda { device } = provider {
+        deblur.set_property_from_str("provider", "cuda");
+        deblur.set_property("device-id", device);
     }
     let src = pipeline
         .by_name("src")
@@ -337,8 +342,9 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     let _ = writeln!(report, "# deblur bench\n");
     let _ = writeln!(
         report,
-        "Machine: {cpu}, {cores} cores; ONNX Runtime {}; model {} ({}).\n",
+        "Machine: {cpu}, {cores} cores; ONNX Runtime {}; provider {}; model {} ({}).\n",
         runtime.version,
+        args.model.provider,
         bundle.manifest().name,
         bundle.origin()
     );
@@ -378,7 +384,11 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             timed("bare loop", &mut || {
                 let mut best: Option<Measured> = None;
                 for threads in thread_counts(cores) {
-                    let m = bare_loop(&bundle, &frame, sampling, args.frames, threads)?;
+                    let options = SessionOptions {
+                        threads,
+                        provider: args.model.provider,
+                    };
+                    let m = bare_loop(&bundle, &frame, sampling, args.frames, options)?;
                     if best.as_ref().is_none_or(|b| m.fps > b.fps) {
                         best = Some(m);
                     }
@@ -386,12 +396,13 @@ pub fn run(args: &BenchArgs) -> Result<()> {
                 Ok(best.expect("at least one thread count"))
             })?;
             timed("library pipeline", &mut || {
-                library_pipeline(&bundle, &frame, sampling, args.frames)
+                library_pipeline(&bundle, &frame, sampling, args.frames, args.model.provider)
             })?;
             #[cfg(feature = "video")]
             timed("element", &mut || {
                 element(
                     args.model.model.as_deref(),
+                    args.model.provider,
                     &frame,
                     sampling,
                     args.frames,
@@ -427,7 +438,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         eprintln!("bench: one 3840x2160 frame through tiling...");
         let started = Instant::now();
         let frame = test_frame(3840, 2160);
-        library_pipeline(&bundle, &frame, base, 1)?;
+        library_pipeline(&bundle, &frame, base, 1, args.model.provider)?;
         let _ = writeln!(
             report,
             "\n4K (3840x2160, tiles of {} px, {} steps): {:.1} s for warm-up and one frame; peak RSS {:.0} MiB.",
@@ -449,6 +460,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         let started = Instant::now();
         let measured = element(
             args.model.model.as_deref(),
+            args.model.provider,
             &frame,
             base,
             args.soak - WARM_UP,

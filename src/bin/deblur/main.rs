@@ -68,6 +68,9 @@ struct ModelArgs {
     /// Model bundle directory (or its deblur-model.json); the embedded default when omitted.
     #[arg(long, value_name = "DIR")]
     model: Option<PathBuf>,
+    /// Execution provider: cpu, cuda or cuda:N. An unavailable provider is an error.
+    #[arg(long, default_value = "cpu")]
+    provider: deblur::Provider,
 }
 
 #[derive(Args)]
@@ -174,7 +177,7 @@ fn run_image(args: &ImageArgs) -> Result<()> {
     let frame = read_image(&args.input)?;
     let options = SessionOptions {
         threads: args.threads.unwrap_or_else(available_cores),
-        ..SessionOptions::default()
+        provider: args.model.provider,
     };
     let load_started = Instant::now();
     let mut deblurrer = Deblurrer::new(
@@ -241,15 +244,32 @@ fn run_info(args: &ModelArgs) -> Result<()> {
         "default sampling: {} steps, schedule end {}",
         tuned.steps, tuned.schedule_end
     );
-    println!("provider:         {}", deblur::Provider::Cpu);
     let runtime = runtime::runtime()?;
+    let available: Vec<String> = [deblur::Provider::Cpu, deblur::Provider::Cuda { device: 0 }]
+        .into_iter()
+        .filter(|p| p.is_available().unwrap_or(false))
+        .map(|p| p.to_string())
+        .collect();
+    println!(
+        "providers:        {} available; using {}",
+        available.join(", "),
+        args.provider
+    );
     println!(
         "onnx runtime:     {} at {} (found via {})",
         runtime.version,
         runtime.path.display(),
         runtime.found_by
     );
-    bundle.check()?;
-    println!("model check:      both networks load and match the bundle format");
+    let options = SessionOptions {
+        provider: args.provider,
+        ..SessionOptions::default()
+    };
+    bundle.predictor(options)?;
+    bundle.denoiser(options)?;
+    println!(
+        "model check:      both networks load on {} and match the bundle format",
+        args.provider
+    );
     Ok(())
 }

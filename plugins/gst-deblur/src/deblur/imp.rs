@@ -151,6 +151,8 @@ struct Loaded {
     networks: Option<(OnnxPredictor, OnnxDenoiser)>,
     frames_in_flight: usize,
     tiling: Tiling,
+    /// The execution provider the sessions were created on (creation fails otherwise).
+    provider: deblur::Provider,
 }
 
 struct State {
@@ -559,8 +561,11 @@ impl Deblur {
             }
             "active-provider" => {
                 drop(stats);
-                let loaded = lock(&self.state).loaded.is_some();
-                loaded.then_some("cpu").to_value()
+                let provider = lock(&self.state)
+                    .loaded
+                    .as_ref()
+                    .map(|l| l.provider.to_string());
+                provider.to_value()
             }
             _ => return None,
         })
@@ -595,13 +600,6 @@ impl Deblur {
     }
 
     fn open_model(&self, settings: &Settings) -> Result<Loaded, String> {
-        if settings.provider == Provider::Cuda {
-            return Err(
-                "provider=cuda was requested, but this build of deblur has no CUDA support; \
-                 use provider=cpu, or rebuild with the `cuda` feature"
-                    .into(),
-            );
-        }
         let tiling = Tiling::new(settings.tile_size as usize, settings.tile_overlap as usize)
             .map_err(|e| e.to_string())?;
         let model = (!settings.model.is_empty()).then(|| std::path::Path::new(&settings.model));
@@ -612,7 +610,12 @@ impl Deblur {
         };
         let options = SessionOptions {
             threads: per_stage,
-            ..SessionOptions::default()
+            provider: match settings.provider {
+                Provider::Cpu => deblur::Provider::Cpu,
+                Provider::Cuda => deblur::Provider::Cuda {
+                    device: settings.device_id,
+                },
+            },
         };
         let mut predictor = bundle.predictor(options).map_err(|e| e.to_string())?;
         let mut denoiser = bundle.denoiser(options).map_err(|e| e.to_string())?;
@@ -647,6 +650,7 @@ impl Deblur {
             networks: Some((predictor, denoiser)),
             frames_in_flight: settings.frames_in_flight as usize,
             tiling,
+            provider: options.provider,
         })
     }
 

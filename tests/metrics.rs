@@ -38,7 +38,11 @@ fn python_metrics(a: &Path, b: &Path) -> Vec<f64> {
         .arg(b)
         .output()
         .expect(".venv/bin/python runs: run scripts/setup.sh");
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     String::from_utf8_lossy(&output.stdout)
         .split_whitespace()
         .map(|v| v.parse().unwrap())
@@ -58,8 +62,14 @@ fn rust_and_python_metrics_agree() {
         ssim(&a, &b).unwrap(),
         detail_ratio(&a, &b).unwrap(),
     ];
-    for (name, (r, p)) in ["psnr", "ssim", "detail"].iter().zip(rust.iter().zip(&python)) {
-        assert!((r - p).abs() < 1e-9 * p.abs().max(1.0), "{name}: rust {r}, python {p}");
+    for (name, (r, p)) in ["psnr", "ssim", "detail"]
+        .iter()
+        .zip(rust.iter().zip(&python))
+    {
+        assert!(
+            (r - p).abs() < 1e-9 * p.abs().max(1.0),
+            "{name}: rust {r}, python {p}"
+        );
     }
 }
 
@@ -76,7 +86,9 @@ fn identical_images_score_perfectly() {
 fn temporal_error_grows_with_flicker() {
     let (r0, r1) = (textured(20, 20, 4), textured(20, 20, 5));
     // Output that follows the reference exactly, shifted by a constant: no flicker.
-    let shift = |f: &RgbFrame| RgbFrame::new(20, 20, f.data().iter().map(|&v| v / 2 + 10).collect()).unwrap();
+    let shift = |f: &RgbFrame| {
+        RgbFrame::new(20, 20, f.data().iter().map(|&v| v / 2 + 10).collect()).unwrap()
+    };
     let steady = temporal_error(&shift(&r1), &shift(&r0), &r1, &r0).unwrap();
     let flicker = temporal_error(&r1, &r0, &r0, &r0).unwrap();
     assert!(flicker > steady);

@@ -41,6 +41,9 @@ pub struct BenchArgs {
     /// Frames timed per measurement (after two frames of warm-up).
     #[arg(long, default_value_t = 10)]
     frames: usize,
+    /// Frames in flight in the library pipeline and the element.
+    #[arg(long, default_value_t = 2)]
+    frames_in_flight: usize,
     /// Frames in the soak through the element (0: no soak).
     #[arg(long, default_value_t = 10_000)]
     soak: usize,
@@ -184,8 +187,12 @@ fn library_pipeline(
     sampling: SamplingParams,
     frames: usize,
     provider: deblur::Provider,
+    frames_in_flight: usize,
 ) -> Result<Measured> {
-    let mut config = PipelineConfig::default();
+    let mut config = PipelineConfig {
+        frames_in_flight,
+        ..PipelineConfig::default()
+    };
     config.predictor.provider = provider;
     config.refiner.provider = provider;
     let (sender, receiver) = pipeline::start(bundle, config)?;
@@ -230,6 +237,7 @@ fn library_pipeline(
 fn element(
     model: Option<&std::path::Path>,
     provider: deblur::Provider,
+    frames_in_flight: usize,
     frame: &RgbFrame,
     sampling: SamplingParams,
     frames: usize,
@@ -256,6 +264,7 @@ fn element(
     if let Some(model) = model {
         deblur.set_property("model", model.to_string_lossy().as_ref());
     }
+    deblur.set_property("frames-in-flight", frames_in_flight as u32);
     if let deblur::Provider::Cuda { device } = provider {
         deblur.set_property_from_str("provider", "cuda");
         deblur.set_property("device-id", device);
@@ -396,13 +405,21 @@ pub fn run(args: &BenchArgs) -> Result<()> {
                 Ok(best.expect("at least one thread count"))
             })?;
             timed("library pipeline", &mut || {
-                library_pipeline(&bundle, &frame, sampling, args.frames, args.model.provider)
+                library_pipeline(
+                    &bundle,
+                    &frame,
+                    sampling,
+                    args.frames,
+                    args.model.provider,
+                    args.frames_in_flight,
+                )
             })?;
             #[cfg(feature = "video")]
             timed("element", &mut || {
                 element(
                     args.model.model.as_deref(),
                     args.model.provider,
+                    args.frames_in_flight,
                     &frame,
                     sampling,
                     args.frames,
@@ -438,7 +455,14 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         eprintln!("bench: one 3840x2160 frame through tiling...");
         let started = Instant::now();
         let frame = test_frame(3840, 2160);
-        library_pipeline(&bundle, &frame, base, 1, args.model.provider)?;
+        library_pipeline(
+            &bundle,
+            &frame,
+            base,
+            1,
+            args.model.provider,
+            args.frames_in_flight,
+        )?;
         let _ = writeln!(
             report,
             "\n4K (3840x2160, tiles of {} px, {} steps): {:.1} s for warm-up and one frame; peak RSS {:.0} MiB.",
@@ -461,6 +485,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         let measured = element(
             args.model.model.as_deref(),
             args.model.provider,
+            args.frames_in_flight,
             &frame,
             base,
             args.soak - WARM_UP,

@@ -20,6 +20,7 @@
 pub mod bundle;
 pub mod engine;
 pub mod error;
+pub mod eval;
 pub mod flops;
 pub mod frame;
 pub mod memory;
@@ -28,6 +29,7 @@ pub mod network;
 pub mod noise;
 pub mod onnx;
 pub mod pipeline;
+pub mod plot;
 pub mod provider;
 pub mod render;
 pub mod runtime;

@@ -528,3 +528,45 @@ fn an_error_in_mid_stream_stops_the_stream_without_a_hang() {
     assert_eq!(outcome, Some(Err(gst::FlowError::Error)));
     assert!(h.try_pull().is_none());
 }
+
+#[test]
+fn a_downstream_error_stops_upstream_without_a_hang() {
+    // Slow frames, so that upstream fills the pipeline and waits for room before the first
+    // frame reaches the refusing downstream.
+    let element = element(
+        &fixture_str("tiny"),
+        &[
+            ("frames-in-flight", 1u32.to_value()),
+            ("steps", 40i32.to_value()),
+        ],
+    );
+    // A downstream that refuses every buffer.
+    let refusing = gst::Pad::builder(gst::PadDirection::Sink)
+        .chain_function(|_, _, _| Err(gst::FlowError::NotNegotiated))
+        .event_function(|_, _, _| true)
+        .build();
+    refusing.set_active(true).unwrap();
+    element.static_pad("src").unwrap().link(&refusing).unwrap();
+    let upstream = gst::Pad::builder(gst::PadDirection::Src).build();
+    upstream.set_active(true).unwrap();
+    upstream.link(&element.static_pad("sink").unwrap()).unwrap();
+    element.set_state(gst::State::Playing).unwrap();
+    assert!(upstream.push_event(gst::event::StreamStart::new("refused")));
+    let caps: gst::Caps = rgb_caps(256, 160).parse().unwrap();
+    assert!(upstream.push_event(gst::event::Caps::new(&caps)));
+    let segment = gst::FormattedSegment::<gst::ClockTime>::new();
+    assert!(upstream.push_event(gst::event::Segment::new(&segment)));
+    let (tx, rx) = std::sync::mpsc::channel();
+    let pusher = upstream.clone();
+    std::thread::spawn(move || {
+        let outcome = (0..50)
+            .map(|i| pusher.push(buffer(256 * 160 * 3, i)))
+            .find(|r| r.is_err());
+        let _ = tx.send(outcome);
+    });
+    let outcome = rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("upstream must not block once downstream refuses");
+    assert_eq!(outcome, Some(Err(gst::FlowError::NotNegotiated)));
+    element.set_state(gst::State::Null).unwrap();
+}

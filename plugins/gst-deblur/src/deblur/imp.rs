@@ -167,7 +167,6 @@ struct State {
     src_result: Result<gst::FlowSuccess, gst::FlowError>,
     frame_counter: u64,
     qos: Qos,
-    converter: Converter,
 }
 
 impl Default for State {
@@ -182,7 +181,6 @@ impl Default for State {
             src_result: Err(gst::FlowError::Flushing),
             frame_counter: 0,
             qos: Qos::default(),
-            converter: Converter::default(),
         }
     }
 }
@@ -193,6 +191,8 @@ pub struct Deblur {
     settings: Mutex<Settings>,
     state: Mutex<State>,
     stats: Mutex<Stats>,
+    /// Input to RGB; used by the chain function only, so never contended.
+    input_converter: Mutex<Converter>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -251,6 +251,7 @@ impl ObjectSubclass for Deblur {
             settings: Mutex::new(Settings::default()),
             state: Mutex::new(State::default()),
             stats: Mutex::new(Stats::default()),
+            input_converter: Mutex::new(Converter::default()),
         }
     }
 }
@@ -530,7 +531,7 @@ impl ElementImpl for Deblur {
         let success = self.parent_change_state(transition)?;
         match transition {
             gst::StateChange::PausedToReady => {
-                self.stop_pipeline();
+                self.stop_pipeline(gst::FlowError::Flushing);
                 let mut state = lock(&self.state);
                 state.in_info = None;
                 state.in_caps = None;
@@ -691,11 +692,15 @@ impl Deblur {
         Ok(())
     }
 
-    /// Cancels the library pipeline, wakes everything waiting on it and takes the networks back.
-    fn stop_pipeline(&self) {
+    /// Cancels the library pipeline, wakes everything waiting on it (a chain blocked on a full
+    /// pipeline returns `reason`) and takes the networks back. A flush overrides any earlier
+    /// flow; other reasons do not override an earlier one.
+    fn stop_pipeline(&self, reason: gst::FlowError) {
         let running = {
             let mut state = lock(&self.state);
-            state.src_result = Err(gst::FlowError::Flushing);
+            if reason == gst::FlowError::Flushing || state.src_result.is_ok() {
+                state.src_result = Err(reason);
+            }
             state.pending_context = None;
             state.running.take()
         };
@@ -734,7 +739,7 @@ impl Deblur {
             return Err(gst::loggable_error!(CAT, "only push mode is supported"));
         }
         if !active {
-            self.stop_pipeline();
+            self.stop_pipeline(gst::FlowError::Flushing);
             // Wait for the chain function to return.
             let _stream = pad.stream_lock();
         }
@@ -754,7 +759,7 @@ impl Deblur {
             self.start_task()
                 .map_err(|e| gst::loggable_error!(CAT, "cannot start the src task: {e}"))?;
         } else {
-            self.stop_pipeline();
+            self.stop_pipeline(gst::FlowError::Flushing);
             pad.stop_task()?;
         }
         Ok(())
@@ -767,7 +772,7 @@ impl Deblur {
         match event.view() {
             gst::EventView::FlushStart(_) => {
                 let forwarded = self.srcpad.push_event(event);
-                self.stop_pipeline();
+                self.stop_pipeline(gst::FlowError::Flushing);
                 if let Err(e) = self.srcpad.pause_task() {
                     gst::error!(CAT, imp = self, "cannot pause the src task: {e}");
                 }
@@ -905,8 +910,8 @@ impl Deblur {
             return Ok(gst::FlowSuccess::Ok);
         };
         let frame_index = Self::frame_index(&mut state, &buffer, &info);
-        let frame = state.converter.buffer_to_rgb(&buffer, &info);
         drop(state);
+        let frame = lock(&self.input_converter).buffer_to_rgb(&buffer, &info);
 
         let frame = frame.map_err(|e| {
             gst::element_imp_error!(self, gst::StreamError::Decode, ("{e}"));
@@ -1117,6 +1122,9 @@ impl Deblur {
             _ => {}
         }
         gst::debug!(CAT, imp = self, "pausing the src task: {flow:?}");
+        // Nothing consumes the pipeline's output any more: stop it, so that a chain function
+        // waiting for room returns instead of blocking until the next state change.
+        self.stop_pipeline(flow);
         let _ = self.srcpad.pause_task();
     }
 

@@ -30,9 +30,11 @@ use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
 
+use super::Provider;
 use super::qos::Qos;
+use super::settings::Settings;
+use super::stats::Stats;
 use super::video::{self, Converter};
-use super::{NoiseMode, Output, Provider};
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -42,74 +44,9 @@ static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     )
 });
 
-const DEFAULT_MODEL: &str = "";
-const DEFAULT_STEPS: i32 = -1;
-const DEFAULT_SCHEDULE_END: f64 = -1.0;
-const DEFAULT_SAMPLES: u32 = 1;
-const DEFAULT_SEED: u64 = 0;
-const DEFAULT_DEVICE_ID: i32 = 0;
-const DEFAULT_THREADS: u32 = 0;
-const DEFAULT_FRAMES_IN_FLIGHT: u32 = 2;
-const DEFAULT_TILE_SIZE: u32 = Tiling::DEFAULT_TILE_SIZE as u32;
-const DEFAULT_TILE_OVERLAP: u32 = Tiling::DEFAULT_OVERLAP as u32;
-const DEFAULT_QOS: bool = true;
-
 /// Side of the blank frame run once at start so that the first real frame does not pay for
 /// ONNX Runtime's lazy initialisation.
 const WARM_UP_SIZE: u32 = 64;
-
-/// User settings, copied out under the lock and used after it is released.
-#[derive(Debug, Clone)]
-struct Settings {
-    model: String,
-    steps: i32,
-    schedule_end: f64,
-    samples: u32,
-    seed: u64,
-    noise_mode: NoiseMode,
-    provider: Provider,
-    device_id: i32,
-    threads: u32,
-    frames_in_flight: u32,
-    tile_size: u32,
-    tile_overlap: u32,
-    output: Output,
-    qos: bool,
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        Settings {
-            model: DEFAULT_MODEL.into(),
-            steps: DEFAULT_STEPS,
-            schedule_end: DEFAULT_SCHEDULE_END,
-            samples: DEFAULT_SAMPLES,
-            seed: DEFAULT_SEED,
-            noise_mode: NoiseMode::default(),
-            provider: Provider::default(),
-            device_id: DEFAULT_DEVICE_ID,
-            threads: DEFAULT_THREADS,
-            frames_in_flight: DEFAULT_FRAMES_IN_FLIGHT,
-            tile_size: DEFAULT_TILE_SIZE,
-            tile_overlap: DEFAULT_TILE_OVERLAP,
-            output: Output::default(),
-            qos: DEFAULT_QOS,
-        }
-    }
-}
-
-/// Read-only statistics.
-#[derive(Debug, Default, Clone)]
-struct Stats {
-    fps: f64,
-    predict_ms: f64,
-    refine_ms: f64,
-    processed: u64,
-    dropped: u64,
-    last_output: Option<Instant>,
-    reported_latency: Option<gst::ClockTime>,
-    overrun_warned: bool,
-}
 
 /// What travels, in order, from the sink pad to the src pad task.
 enum Item {
@@ -259,102 +196,8 @@ impl ObjectSubclass for Deblur {
 impl ObjectImpl for Deblur {
     fn properties() -> &'static [glib::ParamSpec] {
         static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
-            vec![
-                glib::ParamSpecString::builder("model")
-                    .nick("Model")
-                    .blurb("Model bundle directory (or its deblur-model.json); empty: the embedded default model")
-                    .default_value(Some(DEFAULT_MODEL))
-                    .mutable_ready()
-                    .build(),
-                glib::ParamSpecInt::builder("steps")
-                    .nick("Steps")
-                    .blurb("Reverse diffusion steps; 0: predictor only; -1: the model's tuned default")
-                    .minimum(-1)
-                    .maximum(deblur::schedule::Schedule::MAX_STEPS as i32)
-                    .default_value(DEFAULT_STEPS)
-                    .mutable_playing()
-                    .build(),
-                glib::ParamSpecDouble::builder("schedule-end")
-                    .nick("Schedule end")
-                    .blurb("Final 1-alpha of the inference schedule (linear from 1e-6); -1: the model's tuned default")
-                    .minimum(-1.0)
-                    .maximum(0.999)
-                    .default_value(DEFAULT_SCHEDULE_END)
-                    .mutable_playing()
-                    .build(),
-                glib::ParamSpecUInt::builder("samples")
-                    .nick("Samples")
-                    .blurb("Samples averaged per frame (sample averaging: higher PSNR, less stochastic detail)")
-                    .minimum(1)
-                    .maximum(SamplingParams::MAX_SAMPLES)
-                    .default_value(DEFAULT_SAMPLES)
-                    .mutable_playing()
-                    .build(),
-                glib::ParamSpecUInt64::builder("seed")
-                    .nick("Seed")
-                    .blurb("Noise seed; the same seed gives the same output")
-                    .default_value(DEFAULT_SEED)
-                    .mutable_playing()
-                    .build(),
-                glib::ParamSpecEnum::builder_with_default("noise-mode", NoiseMode::default())
-                    .nick("Noise mode")
-                    .blurb("How the noise of successive frames relates")
-                    .mutable_playing()
-                    .build(),
-                glib::ParamSpecEnum::builder_with_default("provider", Provider::default())
-                    .nick("Provider")
-                    .blurb("ONNX Runtime execution provider; a provider that is not available fails the start")
-                    .mutable_ready()
-                    .build(),
-                glib::ParamSpecInt::builder("device-id")
-                    .nick("Device ID")
-                    .blurb("GPU index for the cuda provider")
-                    .minimum(0)
-                    .maximum(63)
-                    .default_value(DEFAULT_DEVICE_ID)
-                    .mutable_ready()
-                    .build(),
-                glib::ParamSpecUInt::builder("threads")
-                    .nick("Threads")
-                    .blurb("ONNX Runtime threads per stage; 0: half the cores each")
-                    .maximum(256)
-                    .default_value(DEFAULT_THREADS)
-                    .mutable_ready()
-                    .build(),
-                glib::ParamSpecUInt::builder("frames-in-flight")
-                    .nick("Frames in flight")
-                    .blurb("Frames queued at the entrance and at the exit of the stage pipeline")
-                    .minimum(1)
-                    .maximum(16)
-                    .default_value(DEFAULT_FRAMES_IN_FLIGHT)
-                    .mutable_ready()
-                    .build(),
-                glib::ParamSpecUInt::builder("tile-size")
-                    .nick("Tile size")
-                    .blurb("Largest tile side in pixels; larger frames are cut into overlapping tiles")
-                    .minimum(64)
-                    .maximum(16384)
-                    .default_value(DEFAULT_TILE_SIZE)
-                    .mutable_ready()
-                    .build(),
-                glib::ParamSpecUInt::builder("tile-overlap")
-                    .nick("Tile overlap")
-                    .blurb("Pixels shared by neighbouring tiles (at most half the tile size)")
-                    .maximum(8192)
-                    .default_value(DEFAULT_TILE_OVERLAP)
-                    .mutable_ready()
-                    .build(),
-                glib::ParamSpecEnum::builder_with_default("output", Output::default())
-                    .nick("Output")
-                    .blurb("What the element outputs")
-                    .mutable_playing()
-                    .build(),
-                glib::ParamSpecBoolean::builder("qos")
-                    .nick("QoS")
-                    .blurb("When downstream reports lateness, lower the steps of late frames down to predictor only, then drop frames")
-                    .default_value(DEFAULT_QOS)
-                    .mutable_playing()
-                    .build(),
+            let mut properties = Settings::properties();
+            properties.extend([
                 glib::ParamSpecDouble::builder("fps")
                     .nick("Frames per second")
                     .blurb("Output rate (moving average)")
@@ -394,7 +237,8 @@ impl ObjectImpl for Deblur {
                     .blurb("The execution provider actually running")
                     .read_only()
                     .build(),
-            ]
+            ]);
+            properties
         });
         PROPERTIES.as_ref()
     }
@@ -410,32 +254,7 @@ impl ObjectImpl for Deblur {
             );
             return;
         }
-        let mut settings = lock(&self.settings);
-        match pspec.name() {
-            "model" => {
-                settings.model = value
-                    .get::<Option<String>>()
-                    .ok()
-                    .flatten()
-                    .unwrap_or_default()
-            }
-            "steps" => settings.steps = value.get().expect("type checked upstream"),
-            "schedule-end" => settings.schedule_end = value.get().expect("type checked upstream"),
-            "samples" => settings.samples = value.get().expect("type checked upstream"),
-            "seed" => settings.seed = value.get().expect("type checked upstream"),
-            "noise-mode" => settings.noise_mode = value.get().expect("type checked upstream"),
-            "provider" => settings.provider = value.get().expect("type checked upstream"),
-            "device-id" => settings.device_id = value.get().expect("type checked upstream"),
-            "threads" => settings.threads = value.get().expect("type checked upstream"),
-            "frames-in-flight" => {
-                settings.frames_in_flight = value.get().expect("type checked upstream")
-            }
-            "tile-size" => settings.tile_size = value.get().expect("type checked upstream"),
-            "tile-overlap" => settings.tile_overlap = value.get().expect("type checked upstream"),
-            "output" => settings.output = value.get().expect("type checked upstream"),
-            "qos" => settings.qos = value.get().expect("type checked upstream"),
-            other => unreachable!("no writable property {other}"),
-        }
+        lock(&self.settings).set(pspec.name(), value);
     }
 
     fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
@@ -443,24 +262,9 @@ impl ObjectImpl for Deblur {
         if let Some(value) = self.stat(name) {
             return value;
         }
-        let settings = lock(&self.settings);
-        match name {
-            "model" => settings.model.to_value(),
-            "steps" => settings.steps.to_value(),
-            "schedule-end" => settings.schedule_end.to_value(),
-            "samples" => settings.samples.to_value(),
-            "seed" => settings.seed.to_value(),
-            "noise-mode" => settings.noise_mode.to_value(),
-            "provider" => settings.provider.to_value(),
-            "device-id" => settings.device_id.to_value(),
-            "threads" => settings.threads.to_value(),
-            "frames-in-flight" => settings.frames_in_flight.to_value(),
-            "tile-size" => settings.tile_size.to_value(),
-            "tile-overlap" => settings.tile_overlap.to_value(),
-            "output" => settings.output.to_value(),
-            "qos" => settings.qos.to_value(),
-            other => unreachable!("no property {other}"),
-        }
+        lock(&self.settings)
+            .get(name)
+            .unwrap_or_else(|| unreachable!("no property {name}"))
     }
 
     fn constructed(&self) {
@@ -900,10 +704,7 @@ impl Deblur {
         let (sender, items) = (running.sender.clone(), running.items.clone());
         let loaded = state.loaded.as_ref().ok_or(gst::FlowError::Flushing)?;
         let tuned = loaded.tuned;
-        let steps = match settings.steps {
-            -1 => tuned.steps,
-            n => n as u32,
-        };
+        let steps = settings.steps_or(tuned.steps);
         let Some(steps) = Self::qos_steps(&state, &settings, &buffer, steps) else {
             drop(state);
             self.drop_late_frame(&buffer);
@@ -923,11 +724,7 @@ impl Deblur {
             settings: FrameSettings {
                 sampling: SamplingParams {
                     steps,
-                    schedule_end: if settings.schedule_end < 0.0 {
-                        tuned.schedule_end
-                    } else {
-                        settings.schedule_end
-                    },
+                    schedule_end: settings.schedule_end_or(tuned.schedule_end),
                     samples: settings.samples,
                 },
                 seed: settings.seed,
@@ -1029,18 +826,13 @@ impl Deblur {
     }
 
     fn update_qos(&self, proportion: f64, diff: i64, timestamp: Option<gst::ClockTime>) {
-        let (steps, enabled) = {
-            let settings = lock(&self.settings);
-            (settings.steps, settings.qos)
-        };
-        if !enabled {
+        let settings = lock(&self.settings).clone();
+        if !settings.qos {
             return;
         }
         let mut state = lock(&self.state);
-        let steps = match steps {
-            -1 => state.loaded.as_ref().map_or(0, |l| l.tuned.steps),
-            n => n as u32,
-        };
+        let tuned = state.loaded.as_ref().map_or(0, |l| l.tuned.steps);
+        let steps = settings.steps_or(tuned);
         state.qos.observe(steps, proportion, diff, timestamp);
         gst::debug!(
             CAT,
@@ -1063,8 +855,8 @@ impl Deblur {
                     return false;
                 }
                 let (live, min, max) = upstream.result();
-                let ours = self.own_latency();
-                lock(&self.stats).reported_latency = Some(ours);
+                let (ours, compute) = self.own_latency();
+                lock(&self.stats).reported(ours, compute);
                 gst::debug!(
                     CAT,
                     imp = self,
@@ -1077,8 +869,9 @@ impl Deblur {
         }
     }
 
-    /// Frames in flight times the frame duration, plus the measured compute per frame.
-    fn own_latency(&self) -> gst::ClockTime {
+    /// Frames in flight times the frame duration, plus the measured compute per frame; and
+    /// that compute.
+    fn own_latency(&self) -> (gst::ClockTime, gst::ClockTime) {
         let in_flight = lock(&self.settings).frames_in_flight as u64;
         let frame = lock(&self.state).in_info.as_ref().and_then(|info| {
             let fps = info.fps();
@@ -1088,11 +881,11 @@ impl Deblur {
                     .unwrap_or(gst::ClockTime::ZERO)
             })
         });
-        let compute = {
-            let stats = lock(&self.stats);
-            gst::ClockTime::from_nseconds(((stats.predict_ms + stats.refine_ms) * 1e6) as u64)
-        };
-        frame.unwrap_or(gst::ClockTime::ZERO) * in_flight + compute
+        let compute = lock(&self.stats).compute();
+        (
+            frame.unwrap_or(gst::ClockTime::ZERO) * in_flight + compute,
+            compute,
+        )
     }
 
     fn src_loop(&self, context: &mut SrcContext) {
@@ -1237,52 +1030,21 @@ impl Deblur {
         self.srcpad.push(output).map(|_| ())
     }
 
-    /// Updates the statistics, and the latency when the measured compute changed much.
+    /// Updates the statistics; posts a new latency or a warning when they call for one.
     fn record(&self, timings: deblur::engine::StageTimings) {
-        const SMOOTHING: f64 = 0.2;
-        let now = Instant::now();
-        let (relatency, overrun) = {
-            let mut stats = lock(&self.stats);
-            let predict = timings.predict.as_secs_f64() * 1e3;
-            let refine = timings.refine.as_secs_f64() * 1e3;
-            let first = stats.processed == 0;
-            let ema = |old: f64, new: f64| {
-                if first {
-                    new
-                } else {
-                    old + SMOOTHING * (new - old)
-                }
-            };
-            stats.predict_ms = ema(stats.predict_ms, predict);
-            stats.refine_ms = ema(stats.refine_ms, refine);
-            if let Some(last) = stats.last_output {
-                let rate = 1.0 / now.duration_since(last).as_secs_f64().max(1e-6);
-                stats.fps = if stats.fps == 0.0 {
-                    rate
-                } else {
-                    stats.fps + SMOOTHING * (rate - stats.fps)
-                };
-            }
-            stats.last_output = Some(now);
-            stats.processed += 1;
-            let compute = gst::ClockTime::from_nseconds(((predict + refine) * 1e6) as u64);
-            let reported = stats.reported_latency;
-            let overrun = reported.is_some_and(|r| compute > r) && !stats.overrun_warned;
-            stats.overrun_warned |= overrun;
-            let drifted = reported.is_some_and(|r| {
-                let r = r.nseconds() as f64;
-                (compute.nseconds() as f64 - r).abs() > 0.5 * r
-            });
-            (drifted || overrun, overrun.then_some((compute, reported)))
-        };
-        if let Some((compute, Some(reported))) = overrun {
+        let follow = lock(&self.stats).record(
+            timings.predict.as_secs_f64() * 1e3,
+            timings.refine.as_secs_f64() * 1e3,
+            Instant::now(),
+        );
+        if let Some((compute, reported)) = follow.overrun {
             gst::element_imp_warning!(
                 self,
                 gst::CoreError::Clock,
                 ("deblurring one frame took {compute}, more than the {reported} of latency reported; lower steps or samples, or raise frames-in-flight")
             );
         }
-        if relatency {
+        if follow.relatency {
             let _ = self
                 .obj()
                 .post_message(gst::message::Latency::builder().src(&*self.obj()).build());

@@ -5,6 +5,8 @@ use gst::prelude::*;
 
 mod imp;
 mod qos;
+mod settings;
+mod stats;
 mod video;
 
 glib::wrapper! {

@@ -156,6 +156,14 @@ fn averaging_the_first_samples_of_one_batch_equals_separate_runs() {
             assert_eq!(batch.spread(), separate.uncertainty.unwrap());
         }
     }
+    // Sample i is the same in any batch that holds it: a larger batch gives the same averages.
+    let larger = evaluator.sample(&predicted, 3, 0.3, 16, noise).unwrap();
+    for samples in [1, 3, 8] {
+        assert_eq!(
+            larger.mean_of_first(samples).unwrap(),
+            batch.mean_of_first(samples).unwrap()
+        );
+    }
     assert_ne!(batch.sample(0).unwrap(), batch.sample(1).unwrap());
     assert!(batch.mean_of_first(9).is_err() && batch.sample(8).is_err());
 }

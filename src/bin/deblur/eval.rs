@@ -148,7 +148,7 @@ pub fn run(args: &EvalArgs) -> Result<()> {
             args.figures,
             &mut progress_printer(),
         )?;
-        print_table("Photos", &table);
+        print_table("Photos", "images", &table);
         photos = Some((table, source));
         figures = shown;
     }
@@ -156,7 +156,7 @@ pub fn run(args: &EvalArgs) -> Result<()> {
     if let (Some(blurry), Some(sharp)) = (&args.clip_blurry, &args.clip_sharp) {
         let frames = eval::load_clip(blurry, sharp)?;
         let table = eval::clip_table(&mut evaluator, &frames, &settings, &mut progress_printer())?;
-        print_table("Clip", &table);
+        print_table("Clip", "frames", &table);
         let source = format!(
             "Frames from `{}` and `{}`",
             blurry.display(),
@@ -261,8 +261,8 @@ fn progress_printer() -> impl FnMut(&Progress) {
     }
 }
 
-fn print_table(title: &str, table: &Table) {
-    println!("\n{title} ({} images or frames):", table.names.len());
+fn print_table(title: &str, unit: &str, table: &Table) {
+    println!("\n{title} ({} {unit}):", table.names.len());
     println!(
         "  {:<16} {:<40} {:>7} {:>6} {:>7} {:>9}",
         "", "setting", "PSNR", "SSIM", "detail", "temporal"

@@ -9,11 +9,12 @@
 //!
 //! - [`data`]: the inputs; [`batch`]: predict once, sample many; [`table`]: the paper-form
 //!   table; [`sweep`]: the grid; [`defaults`]: the fast default and the manifest rewrite;
-//!   [`report`]: the Markdown report and its figures.
+//!   [`report`]: the Markdown report; [`figures`]: its images.
 
 pub mod batch;
 pub mod data;
 pub mod defaults;
+pub mod figures;
 pub mod report;
 pub mod sweep;
 pub mod table;

@@ -5,8 +5,8 @@
 
 mod font;
 mod raster;
+mod svg;
 
-use std::fmt::Write as _;
 use std::path::Path;
 
 use crate::error::{Error, Result};
@@ -262,129 +262,7 @@ impl ScatterPlot {
 
     /// The plot as an SVG document.
     pub fn to_svg(&self) -> String {
-        let layout = self.layout();
-        let mut svg = String::new();
-        let _ = writeln!(
-            svg,
-            r#"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" viewBox="0 0 {WIDTH} {HEIGHT}" font-family="DejaVu Sans, Helvetica, Arial, sans-serif">"#
-        );
-        let _ = writeln!(
-            svg,
-            r#"<rect width="{WIDTH}" height="{HEIGHT}" fill="white"/>"#
-        );
-        let _ = writeln!(
-            svg,
-            r#"<text x="{}" y="32" font-size="20" text-anchor="middle">{}</text>"#,
-            WIDTH / 2,
-            escape(&self.title)
-        );
-        for &tick in &layout.x_axis.ticks {
-            let x = layout.px(tick);
-            let _ = writeln!(
-                svg,
-                r#"<line x1="{x:.1}" y1="{PLOT_TOP}" x2="{x:.1}" y2="{PLOT_BOTTOM}" stroke="{}"/><text x="{x:.1}" y="{}" font-size="14" text-anchor="middle">{}</text>"#,
-                GRID.hex(),
-                PLOT_BOTTOM + 22.0,
-                layout.x_axis.label(tick)
-            );
-        }
-        for &tick in &layout.y_axis.ticks {
-            let y = layout.py(tick);
-            let _ = writeln!(
-                svg,
-                r#"<line x1="{PLOT_LEFT}" y1="{y:.1}" x2="{PLOT_RIGHT}" y2="{y:.1}" stroke="{}"/><text x="{}" y="{:.1}" font-size="14" text-anchor="end">{}</text>"#,
-                GRID.hex(),
-                PLOT_LEFT - 8.0,
-                y + 5.0,
-                layout.y_axis.label(tick)
-            );
-        }
-        let _ = writeln!(
-            svg,
-            r#"<rect x="{PLOT_LEFT}" y="{PLOT_TOP}" width="{}" height="{}" fill="none" stroke="black"/>"#,
-            PLOT_RIGHT - PLOT_LEFT,
-            PLOT_BOTTOM - PLOT_TOP
-        );
-        let _ = writeln!(
-            svg,
-            r#"<text x="{}" y="{}" font-size="16" text-anchor="middle">{}</text>"#,
-            (PLOT_LEFT + PLOT_RIGHT) / 2.0,
-            PLOT_BOTTOM + 56.0,
-            escape(&self.x_label)
-        );
-        let (y_title_x, y_title_y) = (32.0, (PLOT_TOP + PLOT_BOTTOM) / 2.0);
-        let _ = writeln!(
-            svg,
-            r#"<text x="{y_title_x}" y="{y_title_y}" font-size="16" text-anchor="middle" transform="rotate(-90 {y_title_x} {y_title_y})">{}</text>"#,
-            escape(&self.y_label)
-        );
-        if let Some(line) = &self.vertical_reference {
-            let x = layout.px(line.x);
-            let _ = writeln!(
-                svg,
-                r#"<line x1="{x:.1}" y1="{PLOT_TOP}" x2="{x:.1}" y2="{PLOT_BOTTOM}" stroke="{}" stroke-dasharray="6 4"/><text x="{:.1}" y="{}" font-size="13" fill="{}">{}</text>"#,
-                REFERENCE.hex(),
-                x + 5.0,
-                PLOT_BOTTOM - 8.0,
-                REFERENCE.hex(),
-                escape(&line.label)
-            );
-        }
-        for series in &self.series {
-            for (x, y) in Self::finite_points(series) {
-                svg_marker(
-                    &mut svg,
-                    (layout.px(x), layout.py(y)),
-                    series.marker,
-                    POINT_RADIUS,
-                    series.colour,
-                    None,
-                );
-            }
-        }
-        for callout in self.finite_callouts() {
-            let (x, y) = (layout.px(callout.point.0), layout.py(callout.point.1));
-            svg_marker(
-                &mut svg,
-                (x, y),
-                callout.marker,
-                CALLOUT_RADIUS,
-                callout.colour,
-                Some(Rgb::BLACK),
-            );
-            let (anchor, dx) = if x > PLOT_RIGHT - 150.0 {
-                ("end", -14.0)
-            } else {
-                ("start", 14.0)
-            };
-            let _ = writeln!(
-                svg,
-                r#"<text x="{:.1}" y="{:.1}" font-size="14" font-weight="bold" text-anchor="{anchor}">{}</text>"#,
-                x + dx,
-                y - 8.0,
-                escape(&callout.label)
-            );
-        }
-        for (row, entry) in self.legend().iter().enumerate() {
-            let y = PLOT_TOP + 12.0 + row as f64 * LEGEND_LINE;
-            svg_marker(
-                &mut svg,
-                (LEGEND_LEFT + 8.0, y),
-                entry.marker,
-                entry.radius.min(7.0),
-                entry.colour,
-                (entry.radius > POINT_RADIUS).then_some(Rgb::BLACK),
-            );
-            let _ = writeln!(
-                svg,
-                r#"<text x="{}" y="{:.1}" font-size="14">{}</text>"#,
-                LEGEND_LEFT + 24.0,
-                y + 5.0,
-                escape(entry.label)
-            );
-        }
-        svg.push_str("</svg>\n");
-        svg
+        svg::render(self, &self.layout())
     }
 
     /// The plot rasterised, `WIDTH` x `HEIGHT`, text in the bitmap font (upper case).
@@ -409,58 +287,6 @@ impl ScatterPlot {
 /// its top-left corner at (`x`, `y`); what falls outside the image is cut off.
 pub fn draw_text(image: &mut image::RgbImage, x: i64, y: i64, text: &str, colour: Rgb) {
     raster::draw_text(image, x, y, text, colour);
-}
-
-fn svg_marker(
-    svg: &mut String,
-    (x, y): (f64, f64),
-    marker: Marker,
-    radius: f64,
-    fill: Rgb,
-    outline: Option<Rgb>,
-) {
-    let stroke = outline.map_or(String::from(r#"fill-opacity="0.85""#), |c| {
-        format!(r#"stroke="{}" stroke-width="2""#, c.hex())
-    });
-    let fill = fill.hex();
-    let r = radius;
-    let _ = match marker {
-        Marker::Circle => writeln!(
-            svg,
-            r#"<circle cx="{x:.1}" cy="{y:.1}" r="{r}" fill="{fill}" {stroke}/>"#
-        ),
-        Marker::Square => writeln!(
-            svg,
-            r#"<rect x="{:.1}" y="{:.1}" width="{}" height="{}" fill="{fill}" {stroke}/>"#,
-            x - r * 0.85,
-            y - r * 0.85,
-            r * 1.7,
-            r * 1.7
-        ),
-        Marker::Triangle => writeln!(
-            svg,
-            r#"<polygon points="{x:.1},{:.1} {:.1},{:.1} {:.1},{:.1}" fill="{fill}" {stroke}/>"#,
-            y - r,
-            x - r,
-            y + 0.8 * r,
-            x + r,
-            y + 0.8 * r
-        ),
-        Marker::Diamond => writeln!(
-            svg,
-            r#"<polygon points="{x:.1},{:.1} {:.1},{y:.1} {x:.1},{:.1} {:.1},{y:.1}" fill="{fill}" {stroke}/>"#,
-            y - r * 1.2,
-            x + r * 1.2,
-            y + r * 1.2,
-            x - r * 1.2
-        ),
-    };
-}
-
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
 }
 
 #[cfg(test)]

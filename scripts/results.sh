@@ -65,6 +65,14 @@ done
 command+="scripts/results.sh"
 for arg in "$@"; do command+=" $(quote "$arg")"; done
 
+note="The script makes its inputs from scratch: the held-out pairs with \
+\`training/deblur_train/make_heldout.py\` (KDE Plasma wallpapers, which the training never sees, \
+each blurred by a camera-shake kernel or GoPro-style sub-frame averaging, plus noise, at \
+640x360), and the clip with \`scripts/make_clip.py\` (a window panning over \
+\`$(basename "$clip_photo")\` along a smooth path; each blurry frame averages the sub-frames \
+of its exposure in linear light with the training's degradation code, plus noise). It then \
+builds deblur in release mode and runs \`deblur eval\`."
+
 args=(
   --blurry "$data/heldout/blurry" --sharp "$data/heldout/sharp"
   --clip-blurry "$data/clip/blurry" --clip-sharp "$data/clip/sharp"
@@ -75,6 +83,7 @@ args=(
   --sweep-images "${SWEEP_IMAGES:-4}"
   --results docs/RESULTS.md --images-dir docs/images
   --command "$command"
+  --note "$note"
 )
 if [ -n "${MODEL:-}" ]; then args+=(--model "$MODEL"); fi
 if [ -n "${MAX_IMAGES:-}" ]; then args+=(--max-images "$MAX_IMAGES"); fi

@@ -58,6 +58,10 @@ pub struct Report<'a> {
     pub defaults_written: Option<PathBuf>,
     /// The command that regenerates the report.
     pub command: String,
+    /// The `deblur eval` command line itself, when `command` is a script that runs it.
+    pub invocation: Option<String>,
+    /// How the inputs were made, in Markdown, for "How this was made".
+    pub note: Option<String>,
     /// When (see [`utc_now`]).
     pub date: String,
     /// Where (see [`describe_machine`]).
@@ -326,7 +330,8 @@ impl Report<'_> {
              - **Detail ratio**: the mean squared Laplacian of the output's luma divided by the \
              sharp image's. 1 means as much fine detail (edges, texture) as the sharp image; \
              below 1 the output is smoother (blur left, or detail averaged away), above 1 it is \
-             noisier or over-sharpened. It stands in for a perceptual measure: what the paper's \
+             noisier or over-sharpened. Noise counts as detail too, so a noisy blurry input can \
+             score above 1. It stands in for a perceptual measure: what the paper's \
              stochastic refinement adds over the predictor is detail, and this counts it, though \
              it cannot tell true detail from plausible invention.\n\
              - **Temporal error** (clips): the mean over pixels, channels and consecutive frame \
@@ -340,10 +345,16 @@ impl Report<'_> {
              - The metrics are `src/metrics.rs`, identical to `training/deblur_train/metrics.py`.\n"
         );
         let _ = writeln!(md, "## How this was made\n");
+        let _ = writeln!(md, "```sh\n{}\n```\n", self.command);
+        if let Some(note) = &self.note {
+            let _ = writeln!(md, "{note}\n");
+        }
+        if let Some(invocation) = &self.invocation {
+            let _ = writeln!(md, "The evaluation ran as:\n\n```sh\n{invocation}\n```\n");
+        }
         let _ = writeln!(
             md,
-            "```sh\n{}\n```\n\nRun {} on {}; the evaluation itself took {}.",
-            self.command,
+            "Run {} on {}; the evaluation itself took {}.",
             self.date,
             self.machine,
             format_duration(self.elapsed)

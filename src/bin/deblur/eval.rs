@@ -72,6 +72,9 @@ pub struct EvalArgs {
     /// The command the report names as the one that regenerates it (default: this one).
     #[arg(long, value_name = "TEXT")]
     command: Option<String>,
+    /// How the inputs were made (Markdown), for the report's "How this was made".
+    #[arg(long, value_name = "TEXT")]
+    note: Option<String>,
     /// Write the fast default chosen from the sweep into the manifest of --model.
     #[arg(long)]
     write_defaults: bool,
@@ -210,7 +213,15 @@ pub fn run(args: &EvalArgs) -> Result<()> {
         defaults_written = Some(path);
     }
 
-    let command = args.command.clone().unwrap_or_else(this_command);
+    // A script that runs eval names itself as the command; the report then also shows this
+    // invocation.
+    let (command, invocation) = match &args.command {
+        Some(command) => (
+            command.clone(),
+            Some(this_command(&["--command", "--note"])),
+        ),
+        None => (this_command(&[]), None),
+    };
     let report = Report {
         model: ModelInfo::from(&bundle),
         photos: photos.as_ref().map(|(t, s)| (t, s.clone())),
@@ -220,6 +231,8 @@ pub fn run(args: &EvalArgs) -> Result<()> {
         fast_default: fast_default.as_ref(),
         defaults_written,
         command,
+        invocation,
+        note: args.note.clone(),
         date: report::utc_now(),
         machine: report::describe_machine(),
         elapsed: started.elapsed(),
@@ -283,8 +296,9 @@ fn print_table(title: &str, unit: &str, table: &Table) {
     }
 }
 
-/// This process's command line, quoted for a POSIX shell.
-fn this_command() -> String {
+/// This process's command line, quoted for a POSIX shell, without the options in `leave_out`
+/// (and their values).
+fn this_command(leave_out: &[&str]) -> String {
     let quote = |arg: String| {
         let plain = !arg.is_empty()
             && arg
@@ -305,8 +319,16 @@ fn this_command() -> String {
                 .map_or_else(|| "deblur".into(), |n| n.to_string_lossy().into_owned())
         },
     );
-    std::iter::once(program)
-        .chain(args.map(quote))
-        .collect::<Vec<_>>()
-        .join(" ")
+    let mut kept = vec![program];
+    while let Some(arg) = args.next() {
+        let option = arg.split('=').next().unwrap_or_default();
+        if leave_out.contains(&option) {
+            if !arg.contains('=') {
+                args.next();
+            }
+            continue;
+        }
+        kept.push(quote(arg));
+    }
+    kept.join(" ")
 }

@@ -80,7 +80,7 @@ fn info_reports_model_provider_and_library() {
     assert!(run.status.success(), "{}", text(&run.stderr));
     for needle in [
         "fixture-tiny",
-        "provider:         cpu",
+        "using cpu",
         "onnx runtime:     1.",
         "model check:",
     ] {

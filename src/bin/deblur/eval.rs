@@ -27,9 +27,8 @@ pub struct EvalArgs {
     /// Folder of the clip's sharp frames, in name order.
     #[arg(long, value_name = "DIR", requires = "clip_blurry")]
     clip_sharp: Option<PathBuf>,
-    /// Model bundle directory (or its deblur-model.json); the embedded default when omitted.
-    #[arg(long, value_name = "DIR")]
-    model: Option<PathBuf>,
+    #[command(flatten)]
+    model: crate::ModelArgs,
     /// Sweep: reverse steps, a comma list.
     #[arg(long, value_delimiter = ',', default_values_t = SweepGrid::PAPER_STEPS)]
     steps_grid: Vec<u32>,
@@ -91,7 +90,7 @@ pub fn run(args: &EvalArgs) -> Result<()> {
                 .into(),
         });
     }
-    if args.write_defaults && args.model.is_none() {
+    if args.write_defaults && args.model.model.is_none() {
         return Err(Error::InvalidConfig {
             name: "write-defaults",
             value: "the embedded default model".into(),
@@ -107,10 +106,10 @@ pub fn run(args: &EvalArgs) -> Result<()> {
         samples: args.samples_grid.clone(),
     }
     .checked()?;
-    let bundle = ModelBundle::load_or_default(args.model.as_deref())?;
+    let bundle = ModelBundle::load_or_default(args.model.model.as_deref())?;
     let options = SessionOptions {
         threads: args.threads.unwrap_or_else(available_cores),
-        ..SessionOptions::default()
+        provider: args.model.provider,
     };
     let mut evaluator = Evaluator::new(
         bundle.predictor(options)?,
@@ -199,7 +198,7 @@ pub fn run(args: &EvalArgs) -> Result<()> {
 
     let mut defaults_written = None;
     if args.write_defaults {
-        let (Some(model), Some(fast)) = (&args.model, &fast_default) else {
+        let (Some(model), Some(fast)) = (&args.model.model, &fast_default) else {
             return Err(Error::InvalidConfig {
                 name: "write-defaults",
                 value: "no fast default".into(),

@@ -128,6 +128,7 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| "warn,deblur=info".into()),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let cli = Cli::parse();
     let outcome = match cli.command {

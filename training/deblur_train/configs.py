@@ -38,6 +38,9 @@ class ModelConfig:
     denoiser: UNetConfig
     # x_init = y + U-Net(y): the predictor learns a correction to the blurry input.
     predictor_global_residual: bool = True
+    # If set, the denoiser is preconditioned (Karras et al. 2022, in variance-preserving form)
+    # around a Wiener estimate for residuals of this standard deviation; None = plain epsilon net.
+    denoiser_sigma_data: float | None = None
 
     def to_dict(self) -> dict:
         return {
@@ -45,6 +48,7 @@ class ModelConfig:
             "predictor": self.predictor.to_dict(),
             "denoiser": self.denoiser.to_dict(),
             "predictor_global_residual": self.predictor_global_residual,
+            "denoiser_sigma_data": self.denoiser_sigma_data,
         }
 
     @staticmethod
@@ -54,6 +58,7 @@ class ModelConfig:
             predictor=UNetConfig.from_dict(d["predictor"]),
             denoiser=UNetConfig.from_dict(d["denoiser"]),
             predictor_global_residual=d.get("predictor_global_residual", True),
+            denoiser_sigma_data=d.get("denoiser_sigma_data"),
         )
 
 
@@ -73,6 +78,7 @@ SMALL = ModelConfig(
     name="small",
     predictor=UNetConfig(base_channels=32, num_res_blocks=2, unshuffle=2),
     denoiser=UNetConfig(base_channels=16, num_res_blocks=1, unshuffle=2),
+    denoiser_sigma_data=0.2,
 )
 
 # For tests: tiny and fast.
@@ -80,6 +86,7 @@ TINY = ModelConfig(
     name="tiny",
     predictor=UNetConfig(base_channels=8, num_res_blocks=1, unshuffle=2, emb_dim=16),
     denoiser=UNetConfig(base_channels=4, num_res_blocks=1, unshuffle=2, emb_dim=16),
+    denoiser_sigma_data=0.2,
 )
 
 CONFIGS = {c.name: c for c in (PAPER, SMALL, TINY)}

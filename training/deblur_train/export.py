@@ -27,6 +27,28 @@ def _onnx_export(*args, **kwargs) -> None:
         torch.onnx.export(*args, **kwargs)
 
 
+def _fix_io_shapes(path: Path) -> None:
+    """Write the documented shapes on every graph input and output: [N, 3, H, W] or [N].
+
+    The exporter names broadcast dimensions after the node that made them (e.g. the channel
+    dimension of epsilon after a Sub); the runtime reads these declarations.
+    """
+    import onnx
+
+    m = onnx.load(str(path))
+    for v in list(m.graph.input) + list(m.graph.output):
+        dims = v.type.tensor_type.shape.dim
+        want = ["N"] if len(dims) == 1 else ["N", 3, "H", "W"]
+        for d, w in zip(dims, want):
+            d.Clear()
+            if isinstance(w, int):
+                d.dim_value = w
+            else:
+                d.dim_param = w
+    onnx.checker.check_model(m)
+    onnx.save(m, str(path))
+
+
 def export_predictor(model: DeblurModel, path: Path, size=(64, 96)) -> None:
     m = model.predictor.eval()
     h, w = size
@@ -37,6 +59,7 @@ def export_predictor(model: DeblurModel, path: Path, size=(64, 96)) -> None:
         dynamic_axes={"blurry": {0: "N", 2: "H", 3: "W"}, "estimate": {0: "N", 2: "H", 3: "W"}},
         opset_version=OPSET, dynamo=False,
     )
+    _fix_io_shapes(path)
 
 
 def export_denoiser(model: DeblurModel, path: Path, size=(64, 96)) -> None:
@@ -56,6 +79,7 @@ def export_denoiser(model: DeblurModel, path: Path, size=(64, 96)) -> None:
         },
         opset_version=OPSET, dynamo=False,
     )
+    _fix_io_shapes(path)
 
 
 def manifest(model: DeblurModel, name: str, description: str, sampling: dict | None) -> dict:

@@ -159,14 +159,34 @@ class Predictor(nn.Module):
 
 
 class Denoiser(nn.Module):
-    """f(z_t, sqrt(alpha_bar), y) -> epsilon."""
+    """f(z_t, sqrt(alpha_bar), y) -> epsilon.
 
-    def __init__(self, cfg: UNetConfig):
+    With ``sigma_data`` set, the U-Net output F is wrapped so that every noise level starts from
+    the linear (Wiener) estimate of a residual with standard deviation sigma_data. With
+    l = sqrt(abar), s = sqrt(1 - abar), v = sigma_data^2 and D = l^2 v + s^2 (the variance of z):
+
+        input  z / sqrt(D)                                  (unit variance at every level)
+        r_hat  = (l v / D) z + (s sqrt(v) / sqrt(D)) F      (F = 0: the Wiener estimate)
+        eps    = (z - l r_hat) / s = (s / D) z - (l sqrt(v) / sqrt(D)) F
+
+    so the network output stays O(1) and nothing divides by s, which vanishes at low noise. The
+    graph still maps (z_t, sqrt(abar), y) to epsilon and is trained with Eq. 6 unchanged.
+    """
+
+    def __init__(self, cfg: UNetConfig, sigma_data: float | None = None):
         super().__init__()
         self.net = UNet(cfg, in_ch=6, out_ch=3, conditional=True)
+        self.sigma_data = sigma_data
 
     def forward(self, noisy_residual: torch.Tensor, noise_level: torch.Tensor, blurry: torch.Tensor) -> torch.Tensor:
-        return self.net(torch.cat([noisy_residual, blurry], dim=1), noise_level)
+        if self.sigma_data is None:
+            return self.net(torch.cat([noisy_residual, blurry], dim=1), noise_level)
+        v = self.sigma_data**2
+        lv = noise_level.reshape(-1, 1, 1, 1)
+        s2 = torch.clamp(1.0 - lv * lv, min=0.0)
+        d = lv * lv * v + s2
+        f = self.net(torch.cat([noisy_residual * torch.rsqrt(d), blurry], dim=1), noise_level)
+        return torch.sqrt(s2) / d * noisy_residual - lv * (self.sigma_data * torch.rsqrt(d)) * f
 
 
 class DeblurModel(nn.Module):
@@ -179,7 +199,7 @@ class DeblurModel(nn.Module):
             )
         self.cfg = cfg
         self.predictor = Predictor(cfg.predictor, cfg.predictor_global_residual)
-        self.denoiser = Denoiser(cfg.denoiser)
+        self.denoiser = Denoiser(cfg.denoiser, cfg.denoiser_sigma_data)
 
     @property
     def pad_multiple(self) -> int:

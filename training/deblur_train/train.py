@@ -95,13 +95,20 @@ def load_checkpoint(path: Path, model, ema: EMA, opt, rng: np.random.Generator) 
     return int(ck["step"])
 
 
-def build(args) -> tuple[ModelConfig, DeblurModel, EMA, torch.optim.Optimizer]:
-    cfg = CONFIGS[args.config]
+def build(args, cfg: ModelConfig) -> tuple[DeblurModel, EMA, torch.optim.Optimizer]:
     torch.manual_seed(args.seed)
     model = DeblurModel(cfg)
     ema = EMA(model, args.ema)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
-    return cfg, model, ema, opt
+    return model, ema, opt
+
+
+def init_predictor(model: DeblurModel, ema: EMA, checkpoint: Path) -> None:
+    """Warm start: the predictor (model and EMA) from another run's EMA weights."""
+    ck = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    pred = {k[len("predictor."):]: v for k, v in ck["ema"].items() if k.startswith("predictor.")}
+    model.predictor.load_state_dict(pred)
+    ema.shadow.predictor.load_state_dict(pred)
 
 
 def lr_at(step: int, args) -> float:
@@ -124,6 +131,8 @@ def parse_args(argv=None):
     ap.add_argument("--ema", type=float, default=0.999)
     ap.add_argument("--grad-clip", type=float, default=1.0)
     ap.add_argument("--aux-l1", type=float, default=0.0, help="weight of an auxiliary |g(y) - x0| (paper: 0)")
+    ap.add_argument("--init-predictor", type=Path, default=None,
+                    help="when starting a run, take the predictor from this checkpoint's EMA weights")
     ap.add_argument("--p-gopro", type=float, default=DegradeConfig.p_gopro)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
@@ -137,11 +146,20 @@ def main(argv=None) -> None:
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
     args.run.mkdir(parents=True, exist_ok=True)
-    cfg, model, ema, opt = build(args)
+    last = args.run / "last.pt"
+    cfg = CONFIGS[args.config]
+    if last.exists():
+        # A run keeps the configuration it started with.
+        cfg = ModelConfig.from_dict(torch.load(last, map_location="cpu", weights_only=False)["config"])
+    model, ema, opt = build(args, cfg)
     rng = np.random.default_rng(args.seed)
     random.seed(args.seed)
-    last = args.run / "last.pt"
-    step = load_checkpoint(last, model, ema, opt, rng) if last.exists() else 0
+    if last.exists():
+        step = load_checkpoint(last, model, ema, opt, rng)
+    else:
+        step = 0
+        if args.init_predictor is not None:
+            init_predictor(model, ema, args.init_predictor)
     sampler = CropSampler.from_dir(
         args.data, crop=CropConfig(size=args.crop), deg=DegradeConfig(p_gopro=args.p_gopro)
     )

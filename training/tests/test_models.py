@@ -35,11 +35,39 @@ def test_no_normalisation_or_attention_layers():
 
 
 def test_predictor_starts_as_identity_and_denoiser_at_zero():
-    m = DeblurModel(TINY)
+    m = DeblurModel(ModelConfig("plain", TINY.predictor, TINY.denoiser))
     y = torch.randn(2, 3, 32, 32)
     with torch.no_grad():
         torch.testing.assert_close(m.predictor(y), y)
         assert m.denoiser(y, torch.rand(2), y).abs().max() == 0
+
+
+def test_preconditioned_denoiser_starts_from_the_wiener_estimate():
+    m = DeblurModel(TINY)
+    sd = TINY.denoiser_sigma_data
+    z, y = torch.randn(3, 3, 32, 32), torch.randn(3, 3, 32, 32)
+    level = torch.tensor([0.05, 0.7, 0.9999995])
+    with torch.no_grad():
+        eps = m.denoiser(z, level, y)
+    lv = level.double().view(-1, 1, 1, 1)
+    s = torch.sqrt(1 - lv**2)
+    r_hat = lv * sd**2 / (lv**2 * sd**2 + s**2) * z.double()
+    # eps = (z - l r_hat) / s, evaluated where s is not tiny; finite everywhere.
+    torch.testing.assert_close(eps[:2].double(), ((z.double() - lv * r_hat) / s)[:2], atol=1e-5, rtol=1e-5)
+    assert torch.isfinite(eps).all()
+
+
+def test_preconditioned_denoiser_is_exact_for_the_true_epsilon():
+    # Whatever F is, eps_hat = (z - l r_hat) / s for the implied r_hat: check by building z from
+    # r_hat and the output.
+    m = perturbed()
+    z, y = torch.randn(2, 3, 16, 16), torch.randn(2, 3, 16, 16)
+    level = torch.tensor([0.3, 0.95])
+    with torch.no_grad():
+        eps = m.denoiser(z, level, y)
+    lv = level.view(-1, 1, 1, 1)
+    r_hat = (z - torch.sqrt(1 - lv**2) * eps) / lv
+    assert torch.isfinite(r_hat).all()
 
 
 def test_noise_level_changes_the_denoiser_output():

@@ -7,6 +7,9 @@ export ORT_DISABLE_TELEMETRY=1
 
 cargo fmt --all -- --check
 cargo clippy --locked --workspace --all-targets --all-features -- -D warnings
+# The video and pipeline tests load the plugin as GStreamer would, from target/debug:
+# `cargo test` alone does not produce the cdylib.
+cargo build --locked -p gst-plugin-deblur
 cargo test --locked --workspace --all-features
 
 # The committed ONNX fixtures are exactly what their generator makes.

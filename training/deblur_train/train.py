@@ -103,12 +103,13 @@ def build(args, cfg: ModelConfig) -> tuple[DeblurModel, EMA, torch.optim.Optimiz
     return model, ema, opt
 
 
-def init_predictor(model: DeblurModel, ema: EMA, checkpoint: Path) -> None:
-    """Warm start: the predictor (model and EMA) from another run's EMA weights."""
+def warm_start(model: DeblurModel, ema: EMA, checkpoint: Path, parts: tuple[str, ...]) -> None:
+    """Start ``parts`` ("predictor", "denoiser") of a new run from another run's EMA weights."""
     ck = torch.load(checkpoint, map_location="cpu", weights_only=False)
-    pred = {k[len("predictor."):]: v for k, v in ck["ema"].items() if k.startswith("predictor.")}
-    model.predictor.load_state_dict(pred)
-    ema.shadow.predictor.load_state_dict(pred)
+    for part in parts:
+        w = {k[len(part) + 1 :]: v for k, v in ck["ema"].items() if k.startswith(part + ".")}
+        getattr(model, part).load_state_dict(w)
+        getattr(ema.shadow, part).load_state_dict(w)
 
 
 def lr_at(step: int, args) -> float:
@@ -133,6 +134,8 @@ def parse_args(argv=None):
     ap.add_argument("--aux-l1", type=float, default=0.0, help="weight of an auxiliary |g(y) - x0| (paper: 0)")
     ap.add_argument("--init-predictor", type=Path, default=None,
                     help="when starting a run, take the predictor from this checkpoint's EMA weights")
+    ap.add_argument("--init", type=Path, default=None,
+                    help="when starting a run, take both networks from this checkpoint's EMA weights")
     ap.add_argument("--p-gopro", type=float, default=DegradeConfig.p_gopro)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
@@ -158,8 +161,10 @@ def main(argv=None) -> None:
         step = load_checkpoint(last, model, ema, opt, rng)
     else:
         step = 0
-        if args.init_predictor is not None:
-            init_predictor(model, ema, args.init_predictor)
+        if args.init is not None:
+            warm_start(model, ema, args.init, ("predictor", "denoiser"))
+        elif args.init_predictor is not None:
+            warm_start(model, ema, args.init_predictor, ("predictor",))
     sampler = CropSampler.from_dir(
         args.data, crop=CropConfig(size=args.crop), deg=DegradeConfig(p_gopro=args.p_gopro)
     )

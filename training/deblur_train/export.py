@@ -49,6 +49,54 @@ def _fix_io_shapes(path: Path) -> None:
     onnx.save(m, str(path))
 
 
+def round_weights_to_fp16(model: DeblurModel) -> DeblurModel:
+    """Round every float parameter and buffer to the nearest fp16 value, in place.
+
+    The ONNX files then store exactly these values (``_store_weights_fp16``), so the parity check
+    against this model stays as strict as for fp32 storage.
+    """
+    with torch.no_grad():
+        for t in list(model.parameters()) + list(model.buffers()):
+            if t.is_floating_point():
+                t.copy_(t.half().float())
+    return model
+
+
+def _store_weights_fp16(path: Path, min_size: int = 16) -> None:
+    """Store float initializers as fp16, each behind a Cast to float: half the file size.
+
+    The graph's inputs, outputs and arithmetic stay float32; ONNX Runtime folds the Casts into
+    float32 constants when the session is created, so inference speed does not change. Scalars
+    and small vectors stay float32.
+    """
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    m = onnx.load(str(path))
+    g = m.graph
+    graph_inputs = {v.name for v in g.input}
+    kept, casts = [], []
+    for init in g.initializer:
+        if init.data_type != TensorProto.FLOAT or init.name in graph_inputs:
+            kept.append(init)
+            continue
+        a = numpy_helper.to_array(init)
+        if a.size < min_size:
+            kept.append(init)
+            continue
+        half = numpy_helper.from_array(a.astype(np.float16), init.name + "__fp16")
+        kept.append(half)
+        casts.append(helper.make_node("Cast", [half.name], [init.name], to=TensorProto.FLOAT,
+                                      name=init.name + "__to_float"))
+    del g.initializer[:]
+    g.initializer.extend(kept)
+    nodes = casts + list(g.node)
+    del g.node[:]
+    g.node.extend(nodes)
+    onnx.checker.check_model(m)
+    onnx.save(m, str(path))
+
+
 def export_predictor(model: DeblurModel, path: Path, size=(64, 96)) -> None:
     m = model.predictor.eval()
     h, w = size
@@ -104,12 +152,19 @@ def manifest(model: DeblurModel, name: str, description: str, sampling: dict | N
     return m
 
 
-def export_bundle(model: DeblurModel, out_dir: Path, name: str, description: str, sampling: dict | None) -> Path:
+def export_bundle(model: DeblurModel, out_dir: Path, name: str, description: str, sampling: dict | None,
+                  fp16_weights: bool = False) -> Path:
+    """Write both graphs and the manifest. ``fp16_weights`` rounds ``model`` in place first."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     model = model.eval()
+    if fp16_weights:
+        round_weights_to_fp16(model)
     export_predictor(model, out_dir / "predictor.onnx")
     export_denoiser(model, out_dir / "denoiser.onnx")
+    if fp16_weights:
+        _store_weights_fp16(out_dir / "predictor.onnx")
+        _store_weights_fp16(out_dir / "denoiser.onnx")
     (out_dir / MANIFEST).write_text(json.dumps(manifest(model, name, description, sampling), indent=2) + "\n")
     return out_dir
 
@@ -156,6 +211,8 @@ def main(argv=None) -> None:
     ap.add_argument("--description", default="Predict-and-refine diffusion deblurring (Whang et al. 2022), small CPU config.")
     ap.add_argument("--steps", type=int, default=None, help="default_sampling.steps")
     ap.add_argument("--schedule-end", type=float, default=None, help="default_sampling.schedule_end")
+    ap.add_argument("--fp16-weights", action="store_true",
+                    help="store weights as fp16 (half the size; compute stays float32)")
     args = ap.parse_args(argv)
     model = load_ema_model(args.checkpoint)
     sampling = None
@@ -163,7 +220,7 @@ def main(argv=None) -> None:
         if args.schedule_end is None:
             ap.error("--steps needs --schedule-end")
         sampling = {"steps": args.steps, "schedule_end": args.schedule_end}
-    export_bundle(model, args.out_dir, args.name, args.description, sampling)
+    export_bundle(model, args.out_dir, args.name, args.description, sampling, args.fp16_weights)
     m = model.pad_multiple
     err = check_parity(model, args.out_dir, h=3 * m, w=5 * m)
     print(f"exported {args.out_dir}; ORT vs PyTorch max abs diff {err:.2e} at {3 * m}x{5 * m}")

@@ -17,9 +17,15 @@ Denoiser = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
 
 
 def refine(denoiser: Denoiser, y: np.ndarray, sched: InferenceSchedule, rng: np.random.Generator) -> np.ndarray:
-    """Sample a residual z_0 given y: z_T ~ N(0, I), then T reverse steps."""
+    """Sample a residual z_0 given y: z_T ~ N(0, (1 - abar_T) I), then T reverse steps.
+
+    Like the runtime (src/sampler.rs): a short schedule ends far from abar = 0, and the forward
+    marginal q(z_T | r_0) of a small residual r_0 has variance 1 - abar_T, not 1. Starting from
+    N(0, I) (the paper's Algorithm 1) shows the denoiser inputs it never saw in training.
+    """
     n = y.shape[0]
-    z = rng.standard_normal(y.shape).astype(np.float32)
+    start_std = np.sqrt(1.0 - float(sched.alpha_bars[-1]))
+    z = (start_std * rng.standard_normal(y.shape)).astype(np.float32)
     for t in range(sched.steps, 0, -1):
         ab = float(sched.alpha_bars[t - 1])
         level = np.full((n,), np.sqrt(ab), dtype=np.float32)

@@ -54,9 +54,9 @@ def make_data(root):
     return root
 
 
-def run(tmp_path, run_dir, steps, data):
+def run(tmp_path, run_dir, steps, data, *extra):
     T.main(["--run", str(run_dir), "--config", "tiny", "--data", str(data), "--steps", str(steps), "--batch", "2",
-            "--crop", "32", "--threads", "1", "--log-every", "1", "--warmup", "2", "--snapshot-every", "1000"])
+            "--crop", "32", "--threads", "1", "--log-every", "1", "--warmup", "2", "--snapshot-every", "1000", *extra])
     return torch.load(run_dir / "last.pt", weights_only=False)
 
 
@@ -70,6 +70,19 @@ def test_checkpoint_resume_matches_uninterrupted_training(tmp_path):
         for name, v in straight[key].items():
             torch.testing.assert_close(resumed[key][name], v, msg=f"{key}.{name} differs after resume")
     assert (tmp_path / "b" / "log.jsonl").read_text().count("\n") == 4
+
+
+def test_a_frozen_predictor_keeps_its_warm_start_weights(tmp_path):
+    data = make_data(tmp_path / "data")
+    first = run(tmp_path, tmp_path / "joint", 3, data)
+    second = run(tmp_path, tmp_path / "denoiser-only", 3, data, "--init", str(tmp_path / "joint" / "last.pt"),
+                 "--freeze-predictor")
+    for name, v in second["model"].items():
+        start = first["ema"][name]
+        if name.startswith("predictor."):
+            torch.testing.assert_close(v, start, msg=f"{name} moved although the predictor is frozen")
+    moved = [n for n, v in second["model"].items() if n.startswith("denoiser.") and not torch.equal(v, first["ema"][n])]
+    assert moved, "the denoiser did not train"
 
 
 def test_ema_tracks_the_weights():

@@ -50,6 +50,12 @@ def eq6_loss(model: DeblurModel, y: torch.Tensor, x0: torch.Tensor, level: torch
     return loss, stats
 
 
+def predictor_loss(model: DeblurModel, y: torch.Tensor, x0: torch.Tensor) -> tuple[torch.Tensor, dict]:
+    """L1 between g(y) and the sharp image: direct supervision of the predictor alone."""
+    loss = (model.predictor(y) - x0).abs().mean()
+    return loss, {"pred_l1": float(loss.detach())}
+
+
 class EMA:
     def __init__(self, model: torch.nn.Module, decay: float):
         self.decay = decay
@@ -138,6 +144,8 @@ def parse_args(argv=None):
                     help="when starting a run, take both networks from this checkpoint's EMA weights")
     ap.add_argument("--freeze-predictor", action="store_true",
                     help="train the denoiser alone against a fixed predictor (a second stage after joint training)")
+    ap.add_argument("--predictor-only", action="store_true",
+                    help="train the predictor alone with L1 to the sharp image (a pre-training stage; no denoiser)")
     ap.add_argument("--p-gopro", type=float, default=DegradeConfig.p_gopro)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
@@ -167,6 +175,10 @@ def main(argv=None) -> None:
             warm_start(model, ema, args.init, ("predictor", "denoiser"))
         elif args.init_predictor is not None:
             warm_start(model, ema, args.init_predictor, ("predictor",))
+    if args.freeze_predictor and args.predictor_only:
+        raise SystemExit("--freeze-predictor and --predictor-only leave nothing to train: use one")
+    if args.predictor_only:
+        model.denoiser.requires_grad_(False)
     if args.freeze_predictor:
         # Without gradients the predictor costs one forward pass a step: ~3x the denoiser steps.
         model.predictor.requires_grad_(False)
@@ -204,7 +216,10 @@ def main(argv=None) -> None:
         eps = torch.randn_like(x0)
         for g in opt.param_groups:
             g["lr"] = lr_at(step, args)
-        loss, stats = eq6_loss(model, y, x0, level, eps, args.aux_l1)
+        if args.predictor_only:
+            loss, stats = predictor_loss(model, y, x0)
+        else:
+            loss, stats = eq6_loss(model, y, x0, level, eps, args.aux_l1)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         gnorm = torch.nn.utils.clip_grad_norm_(model.parameters(), args.grad_clip)

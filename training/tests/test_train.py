@@ -72,17 +72,17 @@ def test_checkpoint_resume_matches_uninterrupted_training(tmp_path):
     assert (tmp_path / "b" / "log.jsonl").read_text().count("\n") == 4
 
 
-def test_a_frozen_predictor_keeps_its_warm_start_weights(tmp_path):
+@pytest.mark.parametrize("flag, frozen, trained", [("--freeze-predictor", "predictor.", "denoiser."),
+                                                    ("--predictor-only", "denoiser.", "predictor.")])
+def test_a_stage_trains_one_network_and_keeps_the_other(tmp_path, flag, frozen, trained):
     data = make_data(tmp_path / "data")
     first = run(tmp_path, tmp_path / "joint", 3, data)
-    second = run(tmp_path, tmp_path / "denoiser-only", 3, data, "--init", str(tmp_path / "joint" / "last.pt"),
-                 "--freeze-predictor")
+    second = run(tmp_path, tmp_path / "stage", 3, data, "--init", str(tmp_path / "joint" / "last.pt"), flag)
     for name, v in second["model"].items():
-        start = first["ema"][name]
-        if name.startswith("predictor."):
-            torch.testing.assert_close(v, start, msg=f"{name} moved although the predictor is frozen")
-    moved = [n for n, v in second["model"].items() if n.startswith("denoiser.") and not torch.equal(v, first["ema"][n])]
-    assert moved, "the denoiser did not train"
+        if name.startswith(frozen):
+            torch.testing.assert_close(v, first["ema"][name], msg=f"{name} moved although {flag} was given")
+    moved = [n for n, v in second["model"].items() if n.startswith(trained) and not torch.equal(v, first["ema"][n])]
+    assert moved, f"no {trained[:-1]} weight changed with {flag}"
 
 
 def test_ema_tracks_the_weights():

@@ -36,6 +36,9 @@ class DegradeConfig:
     max_kernel: int = MAX_KERNEL
     max_length: float = 30.0  # longest camera-shake trajectory, pixels
     max_noise: float = MAX_NOISE
+    # sigma = max_noise * u ** noise_power, u uniform: 1 is uniform (evaluation); larger values
+    # favour light noise, so that more of a training batch carries a learnable deblurring signal.
+    noise_power: float = 1.0
     p_gopro: float = 0.3  # probability of GoPro-style blur instead of a camera-shake kernel
     gopro_frames: tuple[int, int] = (7, 15)
     gopro_max_shift: float = 12.0  # pixels, end to end along the path
@@ -194,7 +197,7 @@ def degrade(src: np.ndarray, rng: np.random.Generator, cfg: DegradeConfig = Degr
         info = {"kind": "shake", "kernel_size": int(k.shape[0])}
     else:
         raise ValueError(f"unknown degradation kind {kind!r}: expected 'shake' or 'gopro'")
-    sigma = cfg.max_noise * rng.random()
+    sigma = cfg.max_noise * rng.random() ** cfg.noise_power
     blurry = finish(add_noise(blurry, sigma, rng), cfg.quantize)
     info["sigma"] = float(sigma)
     return blurry, np.ascontiguousarray(sharp), info

@@ -147,6 +147,8 @@ def parse_args(argv=None):
     ap.add_argument("--predictor-only", action="store_true",
                     help="train the predictor alone with L1 to the sharp image (a pre-training stage; no denoiser)")
     ap.add_argument("--p-gopro", type=float, default=DegradeConfig.p_gopro)
+    ap.add_argument("--noise-power", type=float, default=DegradeConfig.noise_power,
+                    help="noise sigma = max * u**power: above 1 favours light noise (evaluation uses 1)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--log-every", type=int, default=50)
@@ -183,7 +185,7 @@ def main(argv=None) -> None:
         # Without gradients the predictor costs one forward pass a step: ~3x the denoiser steps.
         model.predictor.requires_grad_(False)
     sampler = CropSampler.from_dir(
-        args.data, crop=CropConfig(size=args.crop), deg=DegradeConfig(p_gopro=args.p_gopro)
+        args.data, crop=CropConfig(size=args.crop), deg=DegradeConfig(p_gopro=args.p_gopro, noise_power=args.noise_power)
     )
     argd = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
     print(

@@ -128,3 +128,16 @@ def test_gopro_averages_subframes_in_linear_light():
     lin_b, lin_s = blurry.astype(np.float64) ** D.GAMMA, sharp.astype(np.float64) ** D.GAMMA
     np.testing.assert_allclose(lin_b.sum(), lin_s.sum(), rtol=1e-6)
     assert lin_b.max() < 0.5 * lin_s.max()
+
+
+def test_noise_power_favours_light_noise_and_power_one_is_the_uniform_draw():
+    src = np.random.default_rng(1).random((32 + 2 * D.MARGIN, 32 + 2 * D.MARGIN, 3)).astype(np.float32)
+
+    def sigmas(cfg):
+        rng = np.random.default_rng(7)
+        return np.array([D.degrade(src, rng, cfg, kind="shake")[2]["sigma"] for _ in range(300)])
+
+    uniform, light = sigmas(D.DegradeConfig()), sigmas(D.DegradeConfig(noise_power=2.0))
+    assert uniform.max() <= D.MAX_NOISE and light.max() <= D.MAX_NOISE
+    assert abs(uniform.mean() / D.MAX_NOISE - 0.5) < 0.05  # E[u] = 1/2
+    assert abs(light.mean() / D.MAX_NOISE - 1 / 3) < 0.05  # E[u^2] = 1/3

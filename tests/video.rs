@@ -8,6 +8,7 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use deblur::{RgbFrame, metrics};
 use gst::prelude::*;
 
 fn init() {
@@ -36,6 +37,7 @@ fn make_clip(path: &Path, frames: u32, width: u32, height: u32, audio: bool) {
 }
 
 fn run_to_eos(launch: &str) {
+    init();
     let pipeline = gst::parse::launch(launch).unwrap();
     pipeline.set_state(gst::State::Playing).unwrap();
     let bus = pipeline.bus().unwrap();
@@ -87,6 +89,17 @@ fn deblur() -> Command {
     command
 }
 
+/// Runs `deblur video ARGS`, expecting success; returns its standard output.
+fn deblur_video(args: &[&str]) -> String {
+    let run = deblur().arg("video").args(args).output().unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    String::from_utf8_lossy(&run.stdout).into_owned()
+}
+
 fn tiny_model() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiny")
 }
@@ -96,17 +109,14 @@ fn video_keeps_every_frame_and_the_audio_untouched() {
     let dir = tempfile::tempdir().unwrap();
     let (input, output) = (dir.path().join("in.mp4"), dir.path().join("out.mp4"));
     make_clip(&input, 40, 96, 64, true);
-    let run = deblur()
-        .args(["video", input.to_str().unwrap(), output.to_str().unwrap()])
-        .args(["--model", tiny_model().to_str().unwrap(), "--steps", "2"])
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&run.stdout);
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
+    let stdout = deblur_video(&[
+        input.to_str().unwrap(),
+        output.to_str().unwrap(),
+        "--model",
+        tiny_model().to_str().unwrap(),
+        "--steps",
+        "2",
+    ]);
     assert!(stdout.contains("40 frames"), "{stdout}");
 
     let frames_in = stream_buffers(&input, "video", true);
@@ -191,22 +201,12 @@ fn a_real_clip_decodes_goes_through_deblur_and_is_encoded() {
     let dir = tempfile::tempdir().unwrap();
     let output = dir.path().join("bikes.mkv");
     let input = bikes();
-    let run = deblur()
-        .args([
-            "video",
-            input.to_str().unwrap(),
-            output.to_str().unwrap(),
-            "--steps",
-            "1",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
-    let stdout = String::from_utf8_lossy(&run.stdout);
+    let stdout = deblur_video(&[
+        input.to_str().unwrap(),
+        output.to_str().unwrap(),
+        "--steps",
+        "1",
+    ]);
     assert!(stdout.contains("250 frames"), "{stdout}");
     init();
     let count = Arc::new(std::sync::atomic::AtomicUsize::new(0));
@@ -238,4 +238,101 @@ fn a_real_clip_decodes_goes_through_deblur_and_is_encoded() {
         Some(gst::MessageType::Eos)
     ));
     assert_eq!(count.load(std::sync::atomic::Ordering::SeqCst), 250);
+}
+
+/// The sharp and blurry frames of a synthetic camera-motion clip made by scripts/make_clip.py
+/// (the training's degradation code), as (sharp, blurry) RGB frames.
+fn camera_motion_clip(
+    dir: &Path,
+    frames: u32,
+    width: u32,
+    height: u32,
+) -> Vec<(RgbFrame, RgbFrame)> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let run = Command::new(root.join(".venv/bin/python"))
+        .arg(root.join("scripts/make_clip.py"))
+        .args([
+            "--photo",
+            root.join("examples/data/sharp.jpg").to_str().unwrap(),
+        ])
+        .args(["--out", dir.to_str().unwrap()])
+        .args(["--frames", &frames.to_string()])
+        .args([
+            "--width",
+            &width.to_string(),
+            "--height",
+            &height.to_string(),
+        ])
+        .args(["--noise", "0"])
+        .output()
+        .expect(".venv/bin/python exists: run scripts/setup.sh");
+    assert!(
+        run.status.success(),
+        "make_clip.py: {}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let load = |kind: &str, i: u32| {
+        let image = image::open(dir.join(kind).join(format!("frame_{i:03}.png")))
+            .unwrap()
+            .into_rgb8();
+        RgbFrame::new(width, height, image.into_raw()).unwrap()
+    };
+    (0..frames)
+        .map(|i| (load("sharp", i), load("blurry", i)))
+        .collect()
+}
+
+#[test]
+fn the_default_model_makes_a_blurred_mp4_sharper() {
+    let (width, height, frames) = (320, 176, 48);
+    let dir = tempfile::tempdir().unwrap();
+    let clip = camera_motion_clip(&dir.path().join("clip"), frames, width, height);
+    let (input, output) = (dir.path().join("in.mp4"), dir.path().join("out.mp4"));
+    // A near-lossless encode, so that the comparison measures the model, not the codec.
+    run_to_eos(&format!(
+        "multifilesrc location={}/frame_%03d.png index=0 stop-index={} caps=image/png,framerate=25/1 \
+         ! pngdec ! videoconvert ! x264enc pass=quant quantizer=8 speed-preset=ultrafast \
+         ! mp4mux ! filesink location={}",
+        dir.path().join("clip/blurry").display(),
+        frames - 1,
+        input.display()
+    ));
+    deblur_video(&[input.to_str().unwrap(), output.to_str().unwrap()]);
+
+    let decoded = |path: &Path| -> Vec<RgbFrame> {
+        stream_buffers(path, "video", true)
+            .into_iter()
+            .map(|(_, bytes)| RgbFrame::new(width, height, bytes).unwrap())
+            .collect()
+    };
+    let (blurry, deblurred) = (decoded(&input), decoded(&output));
+    assert_eq!((blurry.len(), deblurred.len()), (clip.len(), clip.len()));
+    let mean = |values: Vec<f64>| values.iter().sum::<f64>() / values.len() as f64;
+    let score = |frames: &[RgbFrame], metric: fn(&RgbFrame, &RgbFrame) -> deblur::Result<f64>| {
+        mean(
+            frames
+                .iter()
+                .zip(&clip)
+                .map(|(frame, (sharp, _))| metric(frame, sharp).unwrap())
+                .collect(),
+        )
+    };
+    let (psnr_in, psnr_out) = (
+        score(&blurry, metrics::psnr),
+        score(&deblurred, metrics::psnr),
+    );
+    let (detail_in, detail_out) = (
+        score(&blurry, metrics::detail_ratio),
+        score(&deblurred, metrics::detail_ratio),
+    );
+    eprintln!("PSNR {psnr_in:.2} -> {psnr_out:.2} dB, detail {detail_in:.3} -> {detail_out:.3}");
+    assert!(
+        psnr_out > psnr_in + 1.0,
+        "PSNR against the sharp frames: {psnr_out:.2} dB out, {psnr_in:.2} dB in; expected a gain over 1 dB"
+    );
+    assert!(
+        detail_out > detail_in * 1.2,
+        "detail ratio (Laplacian energy over the sharp frames'): {detail_out:.3} out, {detail_in:.3} in; \
+         expected sharper output"
+    );
 }

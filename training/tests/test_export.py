@@ -95,3 +95,36 @@ def test_fp16_weights_halve_the_files_and_keep_float32_io(tmp_path):
             assert v.type.tensor_type.elem_type == onnx.TensorProto.FLOAT
     # The model was rounded in place, so ORT must match it as tightly as an fp32 export does.
     assert check_parity(m, half, h=3 * 16, w=5 * 16) < 1e-4
+
+
+def test_int8_predictor_is_close_and_keeps_the_bundle_interface(tmp_path):
+    from PIL import Image
+
+    from deblur_train.quantize import quantize_predictor
+
+    torch.manual_seed(2)
+    m = DeblurModel(TINY).eval()
+    with torch.no_grad():
+        for p in m.parameters():
+            p.add_(torch.randn_like(p) * 0.05)
+    src = export_bundle(m, tmp_path / "fp16", "t", "t", None, fp16_weights=True)
+    rng = np.random.default_rng(0)
+    photos = []
+    for i in range(4):  # smooth random photos: low-frequency noise, upsampled
+        small = (rng.random((12, 20, 3)) * 255).astype(np.uint8)
+        photos.append(tmp_path / f"p{i}.png")
+        Image.fromarray(small).resize((320, 192), Image.BICUBIC).save(photos[-1])
+    out = quantize_predictor(src, tmp_path / "int8", photos, width=160, height=96)
+
+    g = onnx.load(out / "predictor.onnx")
+    ops = {n.op_type for n in g.graph.node}
+    assert {"QuantizeLinear", "DequantizeLinear"} <= ops
+    assert io(g, "input") == [("blurry", ["N", 3, "H", "W"])]
+    assert (out / "denoiser.onnx").read_bytes() == (src / "denoiser.onnx").read_bytes()
+    assert json.loads((out / "deblur-model.json").read_text())["name"] == "t-int8"
+
+    y = np.asarray(Image.open(photos[0]).resize((112, 64)), np.float32).transpose(2, 0, 1)[None] / 127.5 - 1
+    full = ort_session(src / "predictor.onnx").run(None, {"blurry": y})[0]
+    int8 = ort_session(out / "predictor.onnx").run(None, {"blurry": y})[0]
+    assert int8.shape == full.shape
+    assert np.abs(int8 - full).mean() < 0.02, f"mean |int8 - fp32| = {np.abs(int8 - full).mean():.4f}"

@@ -35,6 +35,14 @@ fn node_flops(op: &str, inputs: &[Vec<u64>], outputs: &[Vec<u64>]) -> u64 {
             let per_output = elements(weights) / weights.first().copied().unwrap_or(1).max(1);
             2 * elements(out) * per_output
         }
+        // int8 convolution (a quantized model): x, x_scale, x_zero_point, w, ...
+        "QLinearConv" => match inputs.get(3) {
+            Some(weights) => {
+                let per_output = elements(weights) / weights.first().copied().unwrap_or(1).max(1);
+                2 * elements(out) * per_output
+            }
+            None => 0,
+        },
         "ConvTranspose" => {
             let per_input = elements(weights) / weights.first().copied().unwrap_or(1).max(1);
             2 * elements(first_in) * per_input
@@ -152,12 +160,18 @@ mod tests {
             {"cat": "Node", "name": "MatMul_1_kernel_time", "args": {"op_name": "MatMul",
               "input_type_shape": [{"float": [4, 5]}, {"float": [5, 6]}],
               "output_type_shape": [{"float": [4, 6]}]}},
+            {"cat": "Node", "name": "QConv_3_kernel_time", "args": {"op_name": "QLinearConv",
+              "input_type_shape": [{"uint8": [1, 8, 10, 10]}, {"float": []}, {"uint8": []},
+                                   {"int8": [16, 8, 3, 3]}, {"float": [16]}, {"int8": [16]},
+                                   {"float": []}, {"uint8": []}, {"int32": [16]}],
+              "output_type_shape": [{"uint8": [1, 16, 10, 10]}]}},
             {"cat": "Node", "name": "Relu_2_kernel_time", "args": {"op_name": "Relu",
               "input_type_shape": [{"float": [1, 16, 10, 10]}],
               "output_type_shape": [{"float": [1, 16, 10, 10]}]}}
         ]"#;
         let conv = 2 * 16 * 100 * (8 * 9);
         let matmul = 2 * 24 * 5;
-        assert_eq!(profile_flops(profile).unwrap(), conv + matmul);
+        // The int8 convolution counts like its float twin.
+        assert_eq!(profile_flops(profile).unwrap(), 2 * conv + matmul);
     }
 }

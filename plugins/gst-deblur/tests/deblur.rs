@@ -270,7 +270,10 @@ fn properties_change_while_playing() {
 
     // Settings that need a restart are refused while playing.
     element.set_property("tile-size", 512u32);
-    assert_eq!(element.property::<u32>("tile-size"), 1280);
+    assert_eq!(
+        element.property::<u32>("tile-size"),
+        deblur::Tiling::DEFAULT_TILE_SIZE as u32
+    );
 }
 
 #[test]

@@ -23,6 +23,12 @@ fn elements(shape: &[u64]) -> u64 {
     shape.iter().product()
 }
 
+/// Operations of a convolution with `weights` [out channels, in/groups, kh, kw] making `out`.
+fn conv_flops(weights: &[u64], out: &[u64]) -> u64 {
+    let per_output = elements(weights) / weights.first().copied().unwrap_or(1).max(1);
+    2 * elements(out) * per_output
+}
+
 /// Operations of one profiled node.
 fn node_flops(op: &str, inputs: &[Vec<u64>], outputs: &[Vec<u64>]) -> u64 {
     let (Some(first_in), Some(weights), Some(out)) =
@@ -31,18 +37,9 @@ fn node_flops(op: &str, inputs: &[Vec<u64>], outputs: &[Vec<u64>]) -> u64 {
         return 0;
     };
     match op {
-        "Conv" | "FusedConv" => {
-            let per_output = elements(weights) / weights.first().copied().unwrap_or(1).max(1);
-            2 * elements(out) * per_output
-        }
+        "Conv" | "FusedConv" => conv_flops(weights, out),
         // int8 convolution (a quantized model): x, x_scale, x_zero_point, w, ...
-        "QLinearConv" => match inputs.get(3) {
-            Some(weights) => {
-                let per_output = elements(weights) / weights.first().copied().unwrap_or(1).max(1);
-                2 * elements(out) * per_output
-            }
-            None => 0,
-        },
+        "QLinearConv" => inputs.get(3).map_or(0, |weights| conv_flops(weights, out)),
         "ConvTranspose" => {
             let per_input = elements(weights) / weights.first().copied().unwrap_or(1).max(1);
             2 * elements(first_in) * per_input

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from .evaluate import to_model
 from .export import MANIFEST
 
 TRAINING_ROOT = Path(__file__).resolve().parents[1]
@@ -38,8 +39,7 @@ class PhotoReader:
         path = next(self.photos, None)
         if path is None:
             return None
-        img = np.asarray(Image.open(path).convert("RGB").resize(self.size, Image.BICUBIC), np.float32)
-        return {"blurry": (img.transpose(2, 0, 1)[None] / 127.5 - 1.0).astype(np.float32)}
+        return {"blurry": to_model(np.asarray(Image.open(path).convert("RGB").resize(self.size, Image.BICUBIC)))}
 
     def rewind(self) -> None:  # part of CalibrationDataReader's interface; one pass is enough here
         pass

@@ -14,13 +14,19 @@ from deblur_train.export import check_parity, export_bundle, ort_session  # noqa
 from deblur_train.models import DeblurModel  # noqa: E402
 
 
-@pytest.fixture(scope="module")
-def bundle(tmp_path_factory):
-    torch.manual_seed(0)
+def perturbed_tiny(seed: int) -> DeblurModel:
+    """A TINY model with every weight moved off its (partly zero) initialisation."""
+    torch.manual_seed(seed)
     m = DeblurModel(TINY).eval()
     with torch.no_grad():
         for p in m.parameters():
             p.add_(torch.randn_like(p) * 0.05)
+    return m
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory):
+    m = perturbed_tiny(0)
     out = export_bundle(m, tmp_path_factory.mktemp("bundle"), "tiny-test", "test", {"steps": 3, "schedule_end": 0.2})
     return m, out
 
@@ -102,11 +108,7 @@ def test_int8_predictor_is_close_and_keeps_the_bundle_interface(tmp_path):
 
     from deblur_train.quantize import quantize_predictor
 
-    torch.manual_seed(2)
-    m = DeblurModel(TINY).eval()
-    with torch.no_grad():
-        for p in m.parameters():
-            p.add_(torch.randn_like(p) * 0.05)
+    m = perturbed_tiny(2)
     src = export_bundle(m, tmp_path / "fp16", "t", "t", None, fp16_weights=True)
     rng = np.random.default_rng(0)
     photos = []

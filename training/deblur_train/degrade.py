@@ -9,7 +9,7 @@ Two blur families:
   Trajectory length ranges from 0 (a delta) to about 30 pixels.
 * GoPro style (Nah et al. 2017): sub-frames of a crop moving along a random camera path (smooth
   translation plus a small rotation and zoom, so the blur varies across the image) are averaged in
-  linear light; the sharp target is the middle sub-frame.
+  linear light; the sharp target is the crop at the path's mean position.
 
 Then white Gaussian noise with sigma ~ U[0, 15/255] is added, and the result is clipped and
 quantised to 8 bits like a video frame.
@@ -87,18 +87,27 @@ def rasterize(points: np.ndarray, size: int) -> np.ndarray:
 
 
 def trim(k: np.ndarray, eps: float = 1e-6) -> np.ndarray:
-    """Crop a kernel to its support, keeping odd sizes and the centre of mass near the centre."""
-    rows = np.nonzero(k.sum(1) > eps * k.sum())[0]
-    cols = np.nonzero(k.sum(0) > eps * k.sum())[0]
+    """Crop a square odd kernel to its support, symmetrically about its centre pixel.
+
+    Cropping the same amount from opposite sides keeps the centre pixel (and so the alignment
+    of blurry and sharp images) where it was.
+    """
+    total = k.sum()
+    rows = np.nonzero(k.sum(1) > eps * total)[0]
+    cols = np.nonzero(k.sum(0) > eps * total)[0]
     if len(rows) == 0:
         return np.ones((1, 1))
-    k = k[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
-    h, w = k.shape
-    s = max(h, w) | 1  # odd square
-    out = np.zeros((s, s))
-    oy, ox = (s - h) // 2, (s - w) // 2
-    out[oy : oy + h, ox : ox + w] = k
-    return out
+    c = (k.shape[0] - 1) // 2
+    r = max(c - rows[0], rows[-1] - c, c - cols[0], cols[-1] - c)
+    return k[c - r : c + r + 1, c - r : c + r + 1]
+
+
+def centroid(k: np.ndarray) -> tuple[float, float]:
+    """A kernel's centre of mass (row, column) relative to its centre pixel."""
+    yy, xx = np.mgrid[0 : k.shape[0], 0 : k.shape[1]]
+    c = (k.shape[0] - 1) / 2
+    total = k.sum()
+    return float((k * yy).sum() / total - c), float((k * xx).sum() / total - c)
 
 
 def camera_shake_kernel(rng: np.random.Generator, cfg: DegradeConfig = DegradeConfig(), length: float | None = None) -> np.ndarray:
@@ -117,12 +126,17 @@ def camera_shake_kernel(rng: np.random.Generator, cfg: DegradeConfig = DegradeCo
     traj = traj - traj[0]
     seg = np.abs(np.diff(traj)).sum()
     traj = traj * (length / max(seg, 1e-12))
+    # The path's centre of mass goes on the kernel's centre pixel (bilinear rasterisation keeps
+    # the first moment), so the blurry image is not shifted against the sharp one. Centring the
+    # bounding box instead shifted it by 0.7 px (median, up to 3 px) in a direction the network
+    # cannot know, and it learnt to smooth rather than deblur.
+    traj = traj - traj.mean()
     # Fit the path inside the support (curved paths span less than their length).
-    extent = max(np.ptp(traj.real), np.ptp(traj.imag))
-    if extent > size - 2:
-        traj = traj * ((size - 2) / extent)
+    reach = max(np.abs(traj.real).max(), np.abs(traj.imag).max())
+    half = (size - 1) / 2 - 1
+    if reach > half:
+        traj = traj * (half / reach)
     centre = (size - 1) / 2
-    traj = traj - (traj.real.min() + traj.real.max()) / 2 - 1j * (traj.imag.min() + traj.imag.max()) / 2
     k = rasterize(traj + centre * (1 + 1j), size)
     k = trim(k)
     return (k / k.sum()).astype(np.float32)
@@ -148,7 +162,8 @@ def finish(img: np.ndarray, quantize: bool) -> np.ndarray:
 def gopro_blur(src: np.ndarray, rng: np.random.Generator, cfg: DegradeConfig = DegradeConfig(), margin: int = MARGIN):
     """Average sub-frames of a crop moving along a random path; returns (blurry, sharp, n_frames).
 
-    The middle sub-frame is the identity transform, so the sharp target is an exact crop.
+    The sharp target is the crop at the path's mean position, with no rotation or zoom (their
+    ramps are centred too), so it is an exact crop of ``src``.
     """
     lo, hi = cfg.gopro_frames
     n_frames = int(rng.integers(lo, hi + 1)) | 1  # odd, so there is a middle frame
@@ -159,7 +174,12 @@ def gopro_blur(src: np.ndarray, rng: np.random.Generator, cfg: DegradeConfig = D
     shift = cfg.gopro_max_shift * rng.random()
     idx = np.linspace(0, len(traj) - 1, n_frames).round().astype(int)
     path = traj[idx] / extent * shift
-    path = path - path[n_frames // 2]
+    # The sharp target sits at the path's mean position, like the centre of mass of a shake
+    # kernel, so the blur is not shifted against it; it stays an exact crop (identity transform).
+    path = path - path.mean()
+    reach = np.abs(path).max()
+    if reach > margin - 3:  # keep the sub-frames inside the source's margin
+        path = path * ((margin - 3) / reach)
     u = np.linspace(-0.5, 0.5, n_frames)
     rot = np.deg2rad(cfg.gopro_max_rotation) * rng.uniform(-1, 1) * u
     zoom = 1.0 + cfg.gopro_max_zoom * rng.uniform(-1, 1) * u

@@ -119,8 +119,13 @@ def warm_start(model: DeblurModel, ema: EMA, checkpoint: Path, parts: tuple[str,
 
 
 def lr_at(step: int, args) -> float:
+    """Linear warm-up, then constant, or with --cosine a half cosine down to lr * lr_floor at --steps."""
     warm = min(1.0, (step + 1) / max(1, args.warmup))
-    return args.lr * warm
+    decay = 1.0
+    if args.cosine:
+        t = min(1.0, step / max(1, args.steps))
+        decay = args.lr_floor + (1.0 - args.lr_floor) * 0.5 * (1.0 + math.cos(math.pi * t))
+    return args.lr * warm * decay
 
 
 def parse_args(argv=None):
@@ -134,6 +139,8 @@ def parse_args(argv=None):
     ap.add_argument("--crop", type=int, default=128)
     ap.add_argument("--lr", type=float, default=2e-4)
     ap.add_argument("--warmup", type=int, default=500)
+    ap.add_argument("--cosine", action="store_true", help="decay lr along a half cosine that ends at --steps")
+    ap.add_argument("--lr-floor", type=float, default=0.1, help="with --cosine: the final lr as a fraction of --lr")
     ap.add_argument("--weight-decay", type=float, default=1e-4)
     ap.add_argument("--ema", type=float, default=0.999)
     ap.add_argument("--grad-clip", type=float, default=1.0)

@@ -102,7 +102,40 @@ def test_degrade_rejects_unknown_kind():
         D.degrade(np.zeros((64, 64, 3), np.float32), np.random.default_rng(0), kind="defocus")
 
 
-def test_gopro_sharp_target_is_the_exact_middle_crop():
+def test_kernels_are_centred_on_their_centre_of_mass():
+    # A kernel whose mass sits off its centre shifts the blurry image against the sharp one by
+    # an amount the network cannot see; the centre of mass must be on the centre pixel.
+    rng = np.random.default_rng(5)
+    for _ in range(200):
+        k = D.camera_shake_kernel(rng)
+        dy, dx = D.centroid(k.astype(np.float64))
+        assert abs(dy) < 0.02 and abs(dx) < 0.02, (dy, dx, k.shape)
+
+
+def test_trim_keeps_the_centre_pixel():
+    k = np.zeros((31, 31))
+    k[15, 15], k[15, 19] = 1.0, 1.0
+    t = D.trim(k)
+    assert t.shape == (9, 9)
+    assert t[4, 4] == 1.0 and t[4, 8] == 1.0
+
+
+def test_gopro_blur_is_centred_on_the_sharp_target():
+    # Pure translation of a dot: the linear-light centre of mass of its blurred image is where the
+    # dot is in the sharp target.
+    cfg = D.DegradeConfig(gopro_max_shift=10.0, gopro_max_rotation=0.0, gopro_max_zoom=0.0)
+    for seed in range(10):
+        src = np.zeros((96, 96, 3), np.float32)
+        src[48, 48] = 1.0
+        blurry, sharp, _ = D.gopro_blur(src, np.random.default_rng(seed), cfg)
+        lin = blurry[..., 0].astype(np.float64) ** D.GAMMA
+        yy, xx = np.mgrid[0 : lin.shape[0], 0 : lin.shape[1]]
+        sy, sx = np.unravel_index(np.argmax(sharp[..., 0]), sharp.shape[:2])
+        assert abs((lin * yy).sum() / lin.sum() - sy) < 0.05
+        assert abs((lin * xx).sum() / lin.sum() - sx) < 0.05
+
+
+def test_gopro_sharp_target_is_an_exact_crop():
     src = np.random.default_rng(0).random((96, 112, 3)).astype(np.float32)
     blurry, sharp, n = D.gopro_blur(src, np.random.default_rng(2))
     m = D.MARGIN

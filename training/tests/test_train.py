@@ -93,3 +93,16 @@ def test_ema_tracks_the_weights():
     for step in range(1000, 1030):
         ema.update(m, step)
     torch.testing.assert_close(ema.shadow.weight, torch.ones(2, 2))
+
+
+def test_lr_warms_up_then_decays_along_a_cosine_to_the_floor():
+    from deblur_train.train import lr_at, parse_args
+
+    flat = parse_args(["--lr", "1e-3", "--warmup", "10", "--steps", "100"])
+    assert lr_at(0, flat) == pytest.approx(1e-4)
+    assert lr_at(99, flat) == pytest.approx(1e-3)
+    cos = parse_args(["--lr", "1e-3", "--warmup", "10", "--steps", "100", "--cosine", "--lr-floor", "0.1"])
+    assert lr_at(50, cos) == pytest.approx(1e-3 * (0.1 + 0.9 * 0.5))
+    assert lr_at(100, cos) == pytest.approx(1e-4)
+    assert lr_at(200, cos) == pytest.approx(1e-4)
+    assert all(lr_at(s, cos) >= lr_at(s + 1, cos) for s in range(10, 120))

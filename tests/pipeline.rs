@@ -362,3 +362,21 @@ fn an_interrupted_onnx_run_reports_cancelled_until_resumed() {
     interrupter.resume();
     assert_eq!(predictor.predict(&input).unwrap().shape(), [1, 3, 16, 16]);
 }
+
+#[test]
+fn stage_threads_follow_the_stage_balance() {
+    use deblur::pipeline::stage_threads;
+    // Close work: the cores are shared in proportion, at least one each.
+    assert_eq!(stage_threads(2, 526, 384), (1, 1));
+    assert_eq!(stage_threads(8, 500, 500), (4, 4));
+    assert_eq!(stage_threads(8, 600, 400), (5, 3));
+    assert_eq!(stage_threads(16, 100, 200), (5, 11));
+    // One stage dominates (predictor only, few steps, many samples): every core for both.
+    assert_eq!(stage_threads(2, 526, 0), (2, 2));
+    assert_eq!(stage_threads(2, 526, 192), (2, 2));
+    assert_eq!(stage_threads(2, 526, 1536), (2, 2));
+    assert_eq!(stage_threads(8, 526, 1536), (8, 8));
+    // One core, and no work at all.
+    assert_eq!(stage_threads(1, 1, 1), (1, 1));
+    assert_eq!(stage_threads(4, 0, 0), (4, 4));
+}

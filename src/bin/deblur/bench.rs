@@ -47,6 +47,10 @@ pub struct BenchArgs {
     /// Frames in the soak through the element (0: no soak).
     #[arg(long, default_value_t = 10_000)]
     soak: usize,
+    /// Extra thread splits of the library pipeline to measure, PREDICTOR+REFINER threads,
+    /// comma separated (for example 1+2,2+2); the default split is always measured.
+    #[arg(long = "stage-threads", value_delimiter = ',')]
+    stage_threads: Vec<String>,
     /// Skip the 4K frame.
     #[arg(long)]
     no_4k: bool,
@@ -76,6 +80,20 @@ fn test_frame(width: u32, height: u32) -> RgbFrame {
         })
         .collect();
     RgbFrame::new(width, height, data).expect("valid size")
+}
+
+fn parse_split(text: &str) -> Result<(usize, usize)> {
+    let bad = || deblur::Error::InvalidConfig {
+        name: "stage-threads",
+        value: text.to_string(),
+        expected: "PREDICTOR+REFINER thread counts of at least 1, for example 1+2".into(),
+    };
+    let (p, r) = text.split_once('+').ok_or_else(bad)?;
+    let (p, r): (usize, usize) = (p.parse().map_err(|_| bad())?, r.parse().map_err(|_| bad())?);
+    if p == 0 || r == 0 {
+        return Err(bad());
+    }
+    Ok((p, r))
 }
 
 fn parse_size(text: &str) -> Result<(u32, u32)> {
@@ -188,11 +206,15 @@ fn library_pipeline(
     frames: usize,
     provider: deblur::Provider,
     frames_in_flight: usize,
+    split: Option<(usize, usize)>,
 ) -> Result<Measured> {
-    let mut config = PipelineConfig {
-        frames_in_flight,
-        ..PipelineConfig::default()
-    };
+    // The element's default split unless one is given.
+    let mut config = PipelineConfig::balanced(bundle, sampling.steps, sampling.samples)?;
+    config.frames_in_flight = frames_in_flight;
+    if let Some((predictor, refiner)) = split {
+        config.predictor.threads = predictor;
+        config.refiner.threads = refiner;
+    }
     config.predictor.provider = provider;
     config.refiner.provider = provider;
     let (sender, receiver) = pipeline::start(bundle, config)?;
@@ -333,6 +355,11 @@ fn element(
 }
 
 pub fn run(args: &BenchArgs) -> Result<()> {
+    let splits = args
+        .stage_threads
+        .iter()
+        .map(|s| parse_split(s))
+        .collect::<Result<Vec<_>>>()?;
     let bundle = ModelBundle::load_or_default(args.model.model.as_deref())?;
     let runtime = deblur::runtime::runtime()?;
     let cores = available_cores();
@@ -412,8 +439,22 @@ pub fn run(args: &BenchArgs) -> Result<()> {
                     args.frames,
                     args.model.provider,
                     args.frames_in_flight,
+                    None,
                 )
             })?;
+            for &split in &splits {
+                timed("library pipeline", &mut || {
+                    library_pipeline(
+                        &bundle,
+                        &frame,
+                        sampling,
+                        args.frames,
+                        args.model.provider,
+                        args.frames_in_flight,
+                        Some(split),
+                    )
+                })?;
+            }
             #[cfg(feature = "video")]
             timed("element", &mut || {
                 element(
@@ -462,6 +503,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             1,
             args.model.provider,
             args.frames_in_flight,
+            None,
         )?;
         let _ = writeln!(
             report,

@@ -55,7 +55,7 @@ struct VideoArgs {
     /// What to write: deblurred, predictor, uncertainty or side-by-side.
     #[arg(long, default_value = "deblurred")]
     output_mode: deblur::OutputMode,
-    /// ONNX Runtime threads per stage (default: half the cores each).
+    /// ONNX Runtime threads per stage (default: split by each stage's work).
     #[arg(long)]
     threads: Option<u32>,
     /// x264 constant quantizer: lower is better quality and larger files.

@@ -409,23 +409,37 @@ impl Deblur {
             .map_err(|e| e.to_string())?;
         let model = (!settings.model.is_empty()).then(|| std::path::Path::new(&settings.model));
         let bundle = ModelBundle::load_or_default(model).map_err(|e| e.to_string())?;
-        let per_stage = match settings.threads {
-            0 => PipelineConfig::default().predictor.threads,
-            n => n as usize,
-        };
-        let options = SessionOptions {
-            threads: per_stage,
-            provider: match settings.provider {
-                Provider::Cpu => deblur::Provider::Cpu,
-                Provider::Cuda => deblur::Provider::Cuda {
-                    device: settings.device_id,
-                },
+        let provider = match settings.provider {
+            Provider::Cpu => deblur::Provider::Cpu,
+            Provider::Cuda => deblur::Provider::Cuda {
+                device: settings.device_id,
             },
         };
-        let mut predictor = bundle.predictor(options).map_err(|e| e.to_string())?;
-        let mut denoiser = bundle.denoiser(options).map_err(|e| e.to_string())?;
-        let spec = ModelSpec::from(&bundle);
         let tuned = bundle.default_sampling();
+        let (predictor_threads, refiner_threads) = match settings.threads {
+            // Sessions keep their threads: the split follows the steps and samples set now.
+            0 => {
+                let config = PipelineConfig::balanced(
+                    &bundle,
+                    settings.steps_or(tuned.steps),
+                    settings.samples,
+                )
+                .unwrap_or_else(|e| {
+                    gst::warning!(CAT, imp = self, "splitting threads by default: {e}");
+                    PipelineConfig::default()
+                });
+                (config.predictor.threads, config.refiner.threads)
+            }
+            n => (n as usize, n as usize),
+        };
+        let session = |threads| SessionOptions { threads, provider };
+        let mut predictor = bundle
+            .predictor(session(predictor_threads))
+            .map_err(|e| e.to_string())?;
+        let mut denoiser = bundle
+            .denoiser(session(refiner_threads))
+            .map_err(|e| e.to_string())?;
+        let spec = ModelSpec::from(&bundle);
         let blank = RgbFrame::new(
             WARM_UP_SIZE,
             WARM_UP_SIZE,
@@ -445,9 +459,8 @@ impl Deblur {
         gst::info!(
             CAT,
             imp = self,
-            "loaded {} ({} threads per stage)",
+            "loaded {} ({predictor_threads} predictor and {refiner_threads} refiner threads)",
             bundle.origin(),
-            per_stage
         );
         Ok(Loaded {
             spec,
@@ -455,7 +468,7 @@ impl Deblur {
             networks: Some((predictor, denoiser)),
             frames_in_flight: settings.frames_in_flight as usize,
             tiling,
-            provider: options.provider,
+            provider,
         })
     }
 

@@ -117,7 +117,7 @@ impl Settings {
                     .build(),
                 glib::ParamSpecUInt::builder("threads")
                     .nick("Threads")
-                    .blurb("ONNX Runtime threads per stage; 0: half the cores each")
+                    .blurb("ONNX Runtime threads per stage; 0: split by each stage's work at the steps and samples set when the model loads")
                     .maximum(256)
                     .default_value(DEFAULT_THREADS)
                     .mutable_ready()

@@ -9,14 +9,15 @@ use crate::bundle::{MANIFEST_NAME, ModelBundle};
 use crate::error::{Error, Result};
 use crate::schedule::Schedule;
 
-/// The speed budget: at most this many reverse steps, one sample (the target is at least 5 fps
-/// at 640x360 on 2 CPU cores).
-pub const FAST_MAX_STEPS: u32 = 4;
+/// The speed budget: at most this many reverse steps, one sample. The target is at least 5 fps at
+/// 640x360 on 2 CPU cores; `deblur bench` there gave the element 4.7-5.1 fps at 2 steps and
+/// 3.8-4.1 fps at 4 steps with the shipped networks (52.6 + 9.6 GFLOP a step).
+pub const FAST_MAX_STEPS: u32 = 2;
 /// How much PSNR below the predictor alone the fast default may give up, dB.
 pub const FAST_PSNR_TOLERANCE_DB: f64 = 1.0;
 /// The rule, in words, for reports.
-pub const FAST_DEFAULT_RULE: &str = "among the settings with at most 4 steps and 1 sample (the \
-     speed budget: at least 5 fps at 640x360 on 2 CPU cores), the one whose detail ratio is \
+pub const FAST_DEFAULT_RULE: &str = "among the settings with at most 2 steps and 1 sample (the \
+     speed budget: 4 steps ran below 5 fps at 640x360 on 2 CPU cores, 2 steps about 5), the one whose detail ratio is \
      closest to 1 (smallest |ln ratio|) among those whose PSNR is at least the predictor's minus \
      1.0 dB; if none qualifies, the one with the best PSNR";
 

@@ -228,7 +228,8 @@ impl Report<'_> {
             None => {
                 let _ = writeln!(
                     md,
-                    "Result: none: the grid has no setting with at most 4 steps and 1 sample."
+                    "Result: none: the grid has no setting with at most {} steps and 1 sample.",
+                    super::defaults::FAST_MAX_STEPS
                 );
             }
         }

@@ -166,7 +166,7 @@ def gopro_blur(src: np.ndarray, rng: np.random.Generator, cfg: DegradeConfig = D
     ramps are centred too), so it is an exact crop of ``src``.
     """
     lo, hi = cfg.gopro_frames
-    n_frames = int(rng.integers(lo, hi + 1)) | 1  # odd, so there is a middle frame
+    n_frames = int(rng.integers(lo, hi + 1)) | 1  # odd: one sub-frame sits at the middle of the rotation and zoom ramps
     h, w = src.shape[0] - 2 * margin, src.shape[1] - 2 * margin
     traj = random_trajectory(rng, n=200)
     traj = traj - traj[0]

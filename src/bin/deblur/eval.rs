@@ -191,7 +191,10 @@ pub fn run(args: &EvalArgs) -> Result<()> {
         fast_default = eval::choose_fast_default(&result.points, result.predictor.psnr);
         match &fast_default {
             Some(fast) => println!("Fast default: {}.", fast.summary()),
-            None => println!("Fast default: none (no setting with at most 4 steps and 1 sample)."),
+            None => println!(
+                "Fast default: none (no setting with at most {} steps and 1 sample).",
+                eval::FAST_MAX_STEPS
+            ),
         }
         sweep = Some(result);
     }

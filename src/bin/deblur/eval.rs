@@ -132,41 +132,11 @@ pub fn run(args: &EvalArgs) -> Result<()> {
         tuned.schedule_end
     );
 
-    let mut photos = None;
-    let mut figures = Vec::new();
     let mut pairs: Vec<Pair> = Vec::new();
     if let (Some(blurry), Some(sharp)) = (&args.blurry, &args.sharp) {
         pairs = eval::load_pairs(blurry, sharp)?;
         pairs.truncate(args.max_images.unwrap_or(usize::MAX));
-        let source = format!(
-            "Pairs from `{}` and `{}`",
-            blurry.display(),
-            sharp.display()
-        );
-        let (table, shown) = eval::photo_table(
-            &mut evaluator,
-            &pairs,
-            &settings,
-            args.figures,
-            &mut progress_printer(),
-        )?;
-        print_table("Photos", "images", &table);
-        photos = Some((table, source));
-        figures = shown;
     }
-    let mut clip = None;
-    if let (Some(blurry), Some(sharp)) = (&args.clip_blurry, &args.clip_sharp) {
-        let frames = eval::load_clip(blurry, sharp)?;
-        let table = eval::clip_table(&mut evaluator, &frames, &settings, &mut progress_printer())?;
-        print_table("Clip", "frames", &table);
-        let source = format!(
-            "Frames from `{}` and `{}`",
-            blurry.display(),
-            sharp.display()
-        );
-        clip = Some((table, source));
-    }
-
     let mut sweep = None;
     let mut fast_default: Option<FastDefault> = None;
     if args.no_sweep {
@@ -199,15 +169,58 @@ pub fn run(args: &EvalArgs) -> Result<()> {
         sweep = Some(result);
     }
 
+    // With --write-defaults the tables show the schedule that becomes the default.
+    let settings = match (&fast_default, args.write_defaults) {
+        (Some(fast), true) => TableSettings {
+            steps: fast.point.steps,
+            schedule_end: fast.point.schedule_end,
+            ..settings
+        },
+        _ => settings,
+    };
+    let mut photos = None;
+    let mut figures = Vec::new();
+    if let (Some(blurry), Some(sharp)) = (&args.blurry, &args.sharp) {
+        let source = format!(
+            "Pairs from `{}` and `{}`",
+            blurry.display(),
+            sharp.display()
+        );
+        let (table, shown) = eval::photo_table(
+            &mut evaluator,
+            &pairs,
+            &settings,
+            args.figures,
+            &mut progress_printer(),
+        )?;
+        print_table("Photos", "images", &table);
+        photos = Some((table, source));
+        figures = shown;
+    }
+    let mut clip = None;
+    if let (Some(blurry), Some(sharp)) = (&args.clip_blurry, &args.clip_sharp) {
+        let frames = eval::load_clip(blurry, sharp)?;
+        let table = eval::clip_table(&mut evaluator, &frames, &settings, &mut progress_printer())?;
+        print_table("Clip", "frames", &table);
+        let source = format!(
+            "Frames from `{}` and `{}`",
+            blurry.display(),
+            sharp.display()
+        );
+        clip = Some((table, source));
+    }
+
     let mut defaults_written = None;
     if args.write_defaults {
         let (Some(model), Some(fast)) = (&args.model.model, &fast_default) else {
             return Err(Error::InvalidConfig {
                 name: "write-defaults",
                 value: "no fast default".into(),
-                expected: "a sweep (photo pairs, no --no-sweep) whose grid has a setting with at \
-                           most 4 steps and 1 sample"
-                    .into(),
+                expected: format!(
+                    "a sweep (photo pairs, no --no-sweep) whose grid has a setting with at most \
+                     {} steps and 1 sample",
+                    eval::FAST_MAX_STEPS
+                ),
             });
         };
         let path = eval::write_default_sampling(model, fast.point.steps, fast.point.schedule_end)?;
@@ -224,8 +237,13 @@ pub fn run(args: &EvalArgs) -> Result<()> {
         ),
         None => (this_command(&[]), None),
     };
+    let mut model = ModelInfo::from(&bundle);
+    if defaults_written.is_some() {
+        model.default_sampling.steps = settings.steps;
+        model.default_sampling.schedule_end = settings.schedule_end;
+    }
     let report = Report {
-        model: ModelInfo::from(&bundle),
+        model,
         photos: photos.as_ref().map(|(t, s)| (t, s.clone())),
         figures: &figures,
         clip: clip.as_ref().map(|(t, s)| (t, s.clone())),

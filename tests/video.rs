@@ -375,8 +375,8 @@ fn the_default_model_brings_a_blurred_noisy_mp4_closer_to_the_sharp_frames() {
 
 /// On a nearly noise-free clip (sigma 2/255) the output is sharper than the input: it has more
 /// of the sharp frames' fine detail (detail ratio, which noise cannot inflate here), still below
-/// the sharp frames' own, and it stays about as close to them (within 0.5 dB PSNR; the model
-/// deblurs little, docs/model-card.md).
+/// the sharp frames' own, and it is closer to them in PSNR (measured: detail ratio 0.138 to
+/// 0.174, PSNR 22.41 to 22.55 dB; the model deblurs little, docs/model-card.md).
 #[test]
 fn the_default_model_makes_a_blurred_mp4_sharper() {
     let RoundTrip { psnr, detail, .. } = mp4_round_trip(2.0);
@@ -388,8 +388,8 @@ fn the_default_model_makes_a_blurred_mp4_sharper() {
         detail.0
     );
     assert!(
-        psnr.1 > psnr.0 - 0.5,
-        "PSNR against the sharp frames: {:.2} dB out, {:.2} dB in; expected no loss over 0.5 dB",
+        psnr.1 > psnr.0,
+        "PSNR against the sharp frames: {:.2} dB out, {:.2} dB in; expected a gain",
         psnr.1,
         psnr.0
     );

@@ -71,11 +71,16 @@ impl PipelineConfig {
     /// convolutional, so the ratio holds at any size). Counting runs both networks once.
     pub fn balanced(bundle: &ModelBundle, steps: u32, samples: u32) -> Result<Self> {
         let flops = crate::flops::model_flops(bundle, 64, 64)?;
-        Ok(Self::for_work(
+        Ok(Self::for_flops(&flops, steps, samples))
+    }
+
+    /// [`Self::for_work`] on this machine's cores, from operation counts already made.
+    pub fn for_flops(flops: &crate::flops::ModelFlops, steps: u32, samples: u32) -> Self {
+        Self::for_work(
             available_cores(),
             flops.predictor,
             flops.per_frame(steps, samples) - flops.predictor,
-        ))
+        )
     }
 }
 

@@ -82,32 +82,36 @@ fn test_frame(width: u32, height: u32) -> RgbFrame {
     RgbFrame::new(width, height, data).expect("valid size")
 }
 
-fn parse_split(text: &str) -> Result<(usize, usize)> {
+/// Two positive numbers joined by `separator`, as in 640x360 or 1+2; `name` and `expected`
+/// describe the option for the error.
+fn parse_pair<T>(text: &str, separator: char, name: &'static str, expected: &str) -> Result<(T, T)>
+where
+    T: std::str::FromStr + Default + PartialEq,
+{
     let bad = || deblur::Error::InvalidConfig {
-        name: "stage-threads",
+        name,
         value: text.to_string(),
-        expected: "PREDICTOR+REFINER thread counts of at least 1, for example 1+2".into(),
+        expected: expected.into(),
     };
-    let (p, r) = text.split_once('+').ok_or_else(bad)?;
-    let (p, r): (usize, usize) = (p.parse().map_err(|_| bad())?, r.parse().map_err(|_| bad())?);
-    if p == 0 || r == 0 {
+    let (a, b) = text.split_once(separator).ok_or_else(bad)?;
+    let (a, b): (T, T) = (a.parse().map_err(|_| bad())?, b.parse().map_err(|_| bad())?);
+    if a == T::default() || b == T::default() {
         return Err(bad());
     }
-    Ok((p, r))
+    Ok((a, b))
+}
+
+fn parse_split(text: &str) -> Result<(usize, usize)> {
+    parse_pair(
+        text,
+        '+',
+        "stage-threads",
+        "PREDICTOR+REFINER thread counts of at least 1, for example 1+2",
+    )
 }
 
 fn parse_size(text: &str) -> Result<(u32, u32)> {
-    let bad = || deblur::Error::InvalidConfig {
-        name: "sizes",
-        value: text.to_string(),
-        expected: "WIDTHxHEIGHT, for example 640x360".into(),
-    };
-    let (w, h) = text.split_once('x').ok_or_else(bad)?;
-    let (w, h): (u32, u32) = (w.parse().map_err(|_| bad())?, h.parse().map_err(|_| bad())?);
-    if w == 0 || h == 0 {
-        return Err(bad());
-    }
-    Ok((w, h))
+    parse_pair(text, 'x', "sizes", "WIDTHxHEIGHT, for example 640x360")
 }
 
 /// The attainable GFLOP/s of this CPU: the best of a few 1024³ matrix products in ONNX Runtime.
@@ -206,15 +210,14 @@ fn library_pipeline(
     frames: usize,
     provider: deblur::Provider,
     frames_in_flight: usize,
-    split: Option<(usize, usize)>,
+    (predictor_threads, refiner_threads): (usize, usize),
 ) -> Result<Measured> {
-    // The element's default split unless one is given.
-    let mut config = PipelineConfig::balanced(bundle, sampling.steps, sampling.samples)?;
-    config.frames_in_flight = frames_in_flight;
-    if let Some((predictor, refiner)) = split {
-        config.predictor.threads = predictor;
-        config.refiner.threads = refiner;
-    }
+    let mut config = PipelineConfig {
+        frames_in_flight,
+        ..PipelineConfig::default()
+    };
+    config.predictor.threads = predictor_threads;
+    config.refiner.threads = refiner_threads;
     config.predictor.provider = provider;
     config.refiner.provider = provider;
     let (sender, receiver) = pipeline::start(bundle, config)?;
@@ -408,6 +411,9 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             let sampling = SamplingParams { samples, ..base };
             sampling.schedule()?;
             let per_frame = model_flops.per_frame(sampling.steps, samples) as f64 / 1e9;
+            // The element's default split, from the counts made above.
+            let balanced = PipelineConfig::for_flops(&model_flops, sampling.steps, samples);
+            let element_split = (balanced.predictor.threads, balanced.refiner.threads);
             let mut runs: Vec<(&str, Measured, Option<u64>)> = Vec::new();
             let mut timed =
                 |name: &'static str, run: &mut dyn FnMut() -> Result<Measured>| -> Result<()> {
@@ -439,7 +445,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
                     args.frames,
                     args.model.provider,
                     args.frames_in_flight,
-                    None,
+                    element_split,
                 )
             })?;
             for &split in &splits {
@@ -451,7 +457,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
                         args.frames,
                         args.model.provider,
                         args.frames_in_flight,
-                        Some(split),
+                        split,
                     )
                 })?;
             }
@@ -503,7 +509,10 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             1,
             args.model.provider,
             args.frames_in_flight,
-            None,
+            {
+                let balanced = PipelineConfig::balanced(&bundle, base.steps, base.samples)?;
+                (balanced.predictor.threads, balanced.refiner.threads)
+            },
         )?;
         let _ = writeln!(
             report,

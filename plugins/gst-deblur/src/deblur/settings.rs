@@ -117,7 +117,7 @@ impl Settings {
                     .build(),
                 glib::ParamSpecUInt::builder("threads")
                     .nick("Threads")
-                    .blurb("ONNX Runtime threads per stage; 0: split by each stage's work at the steps and samples set when the model loads")
+                    .blurb("ONNX Runtime threads per stage; 0: on the CPU split by each stage's work at the steps and samples set when the model loads, under CUDA half the cores each")
                     .maximum(256)
                     .default_value(DEFAULT_THREADS)
                     .mutable_ready()

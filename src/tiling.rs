@@ -17,7 +17,7 @@ pub struct Tiling {
 
 impl Tiling {
     /// Default largest tile side: 640x360 is one tile, 1280x720 two, 4K 6x3. With the default
-    /// model a 4K frame then peaks at 1.5 GiB RSS in `deblur bench` (3.0 GiB with 1280 px tiles)
+    /// model a 4K frame then peaks at 1.2 GiB RSS in `deblur bench` (3.0 GiB with 1280 px tiles)
     /// and runs no slower (2-core CPU).
     pub const DEFAULT_TILE_SIZE: usize = 768;
     /// Default overlap between tiles.

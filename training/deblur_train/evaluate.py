@@ -126,6 +126,44 @@ def evaluate(bundle: Bundle, pairs, schedules: list[tuple[int, float]], n_sample
     return table, per_image, entropy, kept
 
 
+def probe_levels(bundle: Bundle, pairs, alpha_bars: list[float], n_samples: int, seed: int) -> dict:
+    """What the denoiser adds at single noise levels, as PSNR of x_init + r_hat(z) against sharp.
+
+    r_hat(z) = (z - sqrt(1 - abar) f(z, sqrt(abar), y)) / sqrt(abar) is its estimate of the
+    residual r = x - g(y) from one input z:
+    - ``oracle``: z = sqrt(abar) r + sqrt(1 - abar) eps, the input training shows it;
+    - ``zero``: z = 0, its guess of r from y alone (near the mean when the noise is high);
+    - ``SA``: the mean of r_hat over ``n_samples`` draws z ~ N(0, 1 - abar), which is SA at a one-step
+      schedule ending at 1 - abar.
+    SA can beat the predictor only where ``zero`` does and the spread of the draws is small.
+    """
+    rows: dict[str, list[float]] = {"predictor": []}
+    for i, (_name, blurry, sharp) in enumerate(pairs):
+        y, (h, w) = pad_to(to_model(blurry), bundle.pad)
+        x_init = bundle.predictor(y)
+        x = pad_to(to_model(sharp), bundle.pad)[0]
+        rows["predictor"].append(M.psnr(to_image(x_init[0, :, :h, :w]), sharp))
+        rng = np.random.default_rng(seed + i)
+        for ab in alpha_bars:
+            l, s = np.sqrt(ab), np.sqrt(1.0 - ab)
+            level = np.full((1,), l, np.float32)
+
+            def r_hat(z: np.ndarray) -> np.ndarray:
+                z = z.astype(np.float32)
+                ys = np.repeat(y, z.shape[0], axis=0)
+                return (z - s * bundle.denoiser(z, np.repeat(level, z.shape[0]), ys)) / l
+
+            eps = rng.standard_normal(y.shape)
+            inputs = {"oracle": l * (x - x_init) + s * eps, "zero": np.zeros_like(y)}
+            for kind, z in inputs.items():
+                out = to_image((x_init + r_hat(z))[0, :, :h, :w])
+                rows.setdefault(f"{kind} {ab:g}", []).append(M.psnr(out, sharp))
+            draws = s * rng.standard_normal((n_samples,) + y.shape[1:])
+            sa = np.clip(x_init + r_hat(draws), -1, 1).mean(axis=0)
+            rows.setdefault(f"SA-{n_samples} {ab:g}", []).append(M.psnr(to_image(sa[:, :h, :w]), sharp))
+    return {k: float(np.mean(v)) for k, v in rows.items()}
+
+
 def textured_crop(img: np.ndarray, size: int) -> tuple[int, int]:
     """Top-left corner of the size x size window with the most Laplacian energy (coarse search)."""
     best, at = -1.0, (0, 0)
@@ -170,6 +208,10 @@ def main(argv=None) -> None:
     ap.add_argument("--image", type=Path, default=None, help="write the side-by-side crop here")
     ap.add_argument("--crop-of", default="Path", help="held-out image for the side-by-side crop")
     ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--probe", default=None, metavar="ABAR,...",
+                    help="instead of the table: PSNR of x_init + the denoiser's residual estimate at these "
+                         "alpha_bar values, from the true noised residual, from zero and averaged over "
+                         "--samples noise draws (see probe_levels)")
     args = ap.parse_args(argv)
     bundle = Bundle(args.bundle, args.threads)
     schedules = args.schedule
@@ -180,6 +222,15 @@ def main(argv=None) -> None:
         schedules = [(int(ds["steps"]), float(ds["schedule_end"]))]
     pairs = load_pairs(args.heldout, args.limit, args.only)
     t0 = time.time()
+    if args.probe:
+        probe = probe_levels(bundle, pairs, [float(a) for a in args.probe.split(",")], args.samples, args.seed)
+        print(f"{len(pairs)} held-out images, {time.time() - t0:.0f} s")
+        print("| residual estimate | PSNR (dB) |\n|---|---:|")
+        for k, v in probe.items():
+            print(f"| {k} | {v:.3f} |")
+        if args.json:
+            args.json.write_text(json.dumps({"bundle": str(args.bundle), "images": len(pairs), "probe": probe}, indent=1) + "\n")
+        return
     table, per_image, entropy, kept = evaluate(bundle, pairs, schedules, args.samples, args.seed, args.crop_of)
     print(f"{len(pairs)} held-out images, {time.time() - t0:.0f} s")
     print(markdown(table))

@@ -1,0 +1,50 @@
+"""The level probe of evaluate.py on stand-in networks (numpy only)."""
+
+import numpy as np
+
+from deblur_train.evaluate import probe_levels
+
+
+class StandIn:
+    """predictor: the blurry input itself; denoiser: a constant epsilon guess."""
+
+    pad = 8
+
+    def __init__(self, eps_guess: float):
+        self.eps_guess = eps_guess
+
+    def predictor(self, y):
+        return y
+
+    def denoiser(self, z, level, y):
+        assert level.shape == (z.shape[0],) and y.shape == z.shape
+        return np.full_like(z, self.eps_guess)
+
+
+def pairs(n=2, seed=0):
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(n):
+        sharp = rng.integers(0, 256, (20, 28, 3), dtype=np.uint8)
+        blurry = np.clip(sharp.astype(int) + rng.integers(-60, 61, sharp.shape), 0, 255).astype(np.uint8)
+        out.append((f"p{i}", blurry, sharp))
+    return out
+
+
+def test_a_denoiser_that_says_nothing_leaves_the_predictor_at_zero_input():
+    probe = probe_levels(StandIn(0.0), pairs(), [0.98, 0.5], n_samples=4, seed=1)
+    # eps_hat = 0 gives r_hat = z / sqrt(abar): zero input adds nothing.
+    for ab in ("0.98", "0.5"):
+        assert abs(probe[f"zero {ab}"] - probe["predictor"]) < 1e-9
+    # From the true noised residual it returns r + noise * sqrt((1 - abar) / abar): close to sharp
+    # at low noise, far at high noise.
+    assert probe["oracle 0.98"] > probe["predictor"] + 5
+    assert probe["oracle 0.5"] < probe["oracle 0.98"] - 10
+    # Pure noise in, noise out: the average of draws is worse than the predictor.
+    assert probe["SA-4 0.5"] < probe["predictor"]
+
+
+def test_a_biased_denoiser_shows_in_the_zero_input_row():
+    probe = probe_levels(StandIn(0.2), pairs(), [0.5], n_samples=2, seed=1)
+    # r_hat(0) = -sqrt(0.5) * 0.2 / sqrt(0.5) = -0.2 everywhere: 25 gray levels off.
+    assert probe["zero 0.5"] < probe["predictor"] - 1

@@ -20,7 +20,7 @@ import numpy as np
 from PIL import Image
 
 from . import metrics as M
-from .export import MANIFEST, ort_session
+from .onnx_bundle import MANIFEST, ort_session
 from .sampling import refine
 from .schedule import InferenceSchedule
 

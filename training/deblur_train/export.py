@@ -13,9 +13,9 @@ import torch
 from .configs import ModelConfig
 from .models import DeblurModel
 from . import schedule
+from .onnx_bundle import MANIFEST, ort_session
 
 OPSET = 17
-MANIFEST = "deblur-model.json"
 
 
 def _onnx_export(*args, **kwargs) -> None:
@@ -167,16 +167,6 @@ def export_bundle(model: DeblurModel, out_dir: Path, name: str, description: str
         _store_weights_fp16(out_dir / "denoiser.onnx")
     (out_dir / MANIFEST).write_text(json.dumps(manifest(model, name, description, sampling), indent=2) + "\n")
     return out_dir
-
-
-def ort_session(path: Path, threads: int = 1):
-    import onnxruntime as ort
-
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = threads
-    so.inter_op_num_threads = 1
-    so.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
 
 
 @torch.no_grad()

@@ -23,7 +23,7 @@ import numpy as np
 from PIL import Image
 
 from .evaluate import to_model
-from .export import MANIFEST
+from .onnx_bundle import MANIFEST
 
 TRAINING_ROOT = Path(__file__).resolve().parents[1]
 

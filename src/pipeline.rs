@@ -22,6 +22,7 @@ use crate::error::{Error, Result};
 use crate::frame::RgbFrame;
 use crate::network::{Denoise, Interrupt, Predict};
 use crate::onnx::SessionOptions;
+use crate::provider::Provider;
 use crate::tiling::Tiling;
 
 /// Pipeline shape.
@@ -66,12 +67,28 @@ impl PipelineConfig {
         config
     }
 
-    /// [`Self::for_work`] on this machine's cores for `bundle` sampled with `steps` and
-    /// `samples`, the work counted in FLOPs on a small frame (both networks are fully
-    /// convolutional, so the ratio holds at any size). Counting runs both networks once.
-    pub fn balanced(bundle: &ModelBundle, steps: u32, samples: u32) -> Result<Self> {
-        let flops = crate::flops::model_flops(bundle, 64, 64)?;
-        Ok(Self::for_flops(&flops, steps, samples))
+    /// The default shape for `bundle` sampled with `steps` and `samples` on `provider`. On the
+    /// CPU, [`Self::for_work`] on this machine's cores, the work counted in FLOPs on a small
+    /// frame (both networks are fully convolutional, so the ratio holds at any size); counting
+    /// runs both networks once (about 120 ms for the default model). Under CUDA the threads only
+    /// serve the few operators left on the CPU, so nothing is counted and each stage keeps the
+    /// default half of the cores.
+    pub fn balanced(
+        bundle: &ModelBundle,
+        provider: Provider,
+        steps: u32,
+        samples: u32,
+    ) -> Result<Self> {
+        let mut config = match provider {
+            Provider::Cpu => {
+                let flops = crate::flops::model_flops(bundle, 64, 64)?;
+                Self::for_flops(&flops, steps, samples)
+            }
+            Provider::Cuda { .. } => PipelineConfig::default(),
+        };
+        config.predictor.provider = provider;
+        config.refiner.provider = provider;
+        Ok(config)
     }
 
     /// [`Self::for_work`] on this machine's cores, from operation counts already made.

@@ -380,3 +380,28 @@ fn stage_threads_follow_the_stage_balance() {
     assert_eq!(stage_threads(1, 1, 1), (1, 1));
     assert_eq!(stage_threads(4, 0, 0), (4, 4));
 }
+
+#[test]
+fn balanced_counts_work_on_the_cpu_and_keeps_the_default_under_cuda() {
+    common::require_runtime();
+    let bundle = ModelBundle::load(fixture("tiny")).unwrap();
+    let (steps, samples) = (2, 4);
+
+    let cpu = PipelineConfig::balanced(&bundle, deblur::Provider::Cpu, steps, samples).unwrap();
+    let flops = deblur::flops::model_flops(&bundle, 64, 64).unwrap();
+    let counted = PipelineConfig::for_flops(&flops, steps, samples);
+    assert_eq!(
+        (cpu.predictor.threads, cpu.refiner.threads),
+        (counted.predictor.threads, counted.refiner.threads)
+    );
+    assert_eq!(cpu.predictor.provider, deblur::Provider::Cpu);
+
+    let cuda = deblur::Provider::Cuda { device: 1 };
+    let gpu = PipelineConfig::balanced(&bundle, cuda, steps, samples).unwrap();
+    let default = PipelineConfig::default();
+    assert_eq!(
+        (gpu.predictor.threads, gpu.refiner.threads),
+        (default.predictor.threads, default.refiner.threads)
+    );
+    assert_eq!((gpu.predictor.provider, gpu.refiner.provider), (cuda, cuda));
+}

@@ -16,10 +16,15 @@ pub const FAST_MAX_STEPS: u32 = 2;
 /// How much PSNR below the predictor alone the fast default may give up, dB.
 pub const FAST_PSNR_TOLERANCE_DB: f64 = 1.0;
 /// The rule, in words, for reports.
-pub const FAST_DEFAULT_RULE: &str = "among the settings with at most 2 steps and 1 sample (the \
-     speed budget: 4 steps ran below 5 fps at 640x360 on 2 CPU cores, 2 steps about 5), the one whose detail ratio is \
-     closest to 1 (smallest |ln ratio|) among those whose PSNR is at least the predictor's minus \
-     1.0 dB; if none qualifies, the one with the best PSNR";
+pub fn fast_default_rule() -> String {
+    format!(
+        "among the settings with at most {FAST_MAX_STEPS} steps and 1 sample (the speed budget: 4 \
+         steps ran below 5 fps at 640x360 on 2 CPU cores, 2 steps about 5), the one whose detail \
+         ratio is closest to 1 (smallest |ln ratio|) among those whose PSNR is at least the \
+         predictor's minus {FAST_PSNR_TOLERANCE_DB:.1} dB; if none qualifies, the one with the \
+         best PSNR"
+    )
+}
 
 /// The chosen setting and why.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -63,7 +68,7 @@ impl FastDefault {
     }
 }
 
-/// Applies [`FAST_DEFAULT_RULE`] to a sweep's `points`, given the predictor's PSNR on the same
+/// Applies [`fast_default_rule`] to a sweep's `points`, given the predictor's PSNR on the same
 /// images; `None` when no point is within the speed budget.
 pub fn choose_fast_default(points: &[SweepPoint], predictor_psnr: f64) -> Option<FastDefault> {
     let fast: Vec<&SweepPoint> = points

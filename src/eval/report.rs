@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use image::RgbImage;
 
-use super::defaults::FAST_DEFAULT_RULE;
+use super::defaults::fast_default_rule;
 use super::figures::{FIGURE_CROP, crops_strip, labelled_strip, pd_plot};
 use super::{FastDefault, Figure, Sweep, Table};
 use crate::bundle::ModelBundle;
@@ -220,7 +220,7 @@ impl Report<'_> {
             fixed(sweep.predictor.detail_ratio, 3)
         );
         let _ = writeln!(md, "### The fast default\n");
-        let _ = writeln!(md, "Rule: {FAST_DEFAULT_RULE}.\n");
+        let _ = writeln!(md, "Rule: {}.\n", fast_default_rule());
         match self.fast_default {
             Some(fast) => {
                 let _ = writeln!(md, "Result: **{}**.", fast.summary());

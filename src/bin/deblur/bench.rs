@@ -510,7 +510,12 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             args.model.provider,
             args.frames_in_flight,
             {
-                let balanced = PipelineConfig::balanced(&bundle, base.steps, base.samples)?;
+                let balanced = PipelineConfig::balanced(
+                    &bundle,
+                    args.model.provider,
+                    base.steps,
+                    base.samples,
+                )?;
                 (balanced.predictor.threads, balanced.refiner.threads)
             },
         )?;

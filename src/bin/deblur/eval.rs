@@ -156,7 +156,7 @@ pub fn run(args: &EvalArgs) -> Result<()> {
         )?;
         println!(
             "\nFast default rule: {}.",
-            eval::defaults::FAST_DEFAULT_RULE
+            eval::defaults::fast_default_rule()
         );
         fast_default = eval::choose_fast_default(&result.points, result.predictor.psnr);
         match &fast_default {

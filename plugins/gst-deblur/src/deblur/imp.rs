@@ -417,16 +417,11 @@ impl Deblur {
         };
         let tuned = bundle.default_sampling();
         let (predictor_threads, refiner_threads) = match settings.threads {
-            // On a GPU the threads only serve the few operators left on the CPU: counting
-            // operations (about 120 ms at load) would decide nothing.
-            0 if matches!(provider, deblur::Provider::Cuda { .. }) => {
-                let config = PipelineConfig::default();
-                (config.predictor.threads, config.refiner.threads)
-            }
             // Sessions keep their threads: the split follows the steps and samples set now.
             0 => {
                 let config = PipelineConfig::balanced(
                     &bundle,
+                    provider,
                     settings.steps_or(tuned.steps),
                     settings.samples,
                 )

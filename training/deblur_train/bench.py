@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .export import export_denoiser, export_predictor, ort_session
+from .export import export_denoiser, export_predictor
+from .onnx_bundle import ort_session
 from .configs import ModelConfig, UNetConfig
 from .models import DeblurModel, count_params
 

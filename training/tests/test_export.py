@@ -10,7 +10,8 @@ onnx = pytest.importorskip("onnx", reason="onnx not installed: pip install -r tr
 pytest.importorskip("onnxruntime", reason="onnxruntime not installed: pip install -r training/requirements-ci.txt")
 
 from deblur_train.configs import TINY  # noqa: E402
-from deblur_train.export import check_parity, export_bundle, ort_session  # noqa: E402
+from deblur_train.export import check_parity, export_bundle  # noqa: E402
+from deblur_train.onnx_bundle import ort_session  # noqa: E402
 from deblur_train.models import DeblurModel  # noqa: E402
 
 

@@ -1,13 +1,17 @@
 """Training images and the crop sampler (numpy + Pillow, no torch).
 
 The sampler draws texture-weighted random crops at random scales, augments them with flips and
-90/180/270 degree rotations and degrades them with :mod:`deblur_train.degrade`.
+90/180/270 degree rotations and degrades them with :mod:`deblur_train.degrade`. ``BatchSource``
+makes the batches of a training run, in worker processes when asked (a GPU outruns one core).
 
 plasma-workspace-wallpapers are reserved for evaluation: any path containing "plasma" is refused.
 """
 
 from __future__ import annotations
 
+import multiprocessing
+import signal
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -122,5 +126,75 @@ class CropSampler:
     def batch(self, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """(blurry, sharp) as float32 N x 3 x H x W in [-1, 1]."""
         pairs = [self.sample(rng) for _ in range(n)]
-        to = lambda a: np.stack(a).transpose(0, 3, 1, 2) * 2.0 - 1.0  # noqa: E731
-        return to([p[0] for p in pairs]).astype(np.float32), to([p[1] for p in pairs]).astype(np.float32)
+        # Contiguous N x C x H x W, however the batch travels: torch picks its convolution kernels
+        # by memory layout, and a channels-last view would train slightly different weights.
+        to = lambda a: np.ascontiguousarray(np.stack(a).transpose(0, 3, 1, 2) * 2.0 - 1.0, np.float32)  # noqa: E731
+        return to([p[0] for p in pairs]), to([p[1] for p in pairs])
+
+
+def batch_rng(seed: int, step: int) -> np.random.Generator:
+    """The generator of one training step's batch: a function of (seed, step) alone."""
+    return np.random.default_rng([seed, step])
+
+
+# The sampler of a worker process: inherited through fork, so the decoded images are not pickled.
+_worker_sampler: CropSampler | None = None
+
+
+def _init_worker(sampler: CropSampler) -> None:
+    global _worker_sampler
+    _worker_sampler = sampler
+    # Ctrl-C goes to the whole process group: the training loop stops cleanly and ends the pool;
+    # a worker killed mid-batch would leave that loop waiting for the batch forever.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _worker_batch(n: int, seed: int, step: int) -> tuple[np.ndarray, np.ndarray]:
+    return _worker_sampler.batch(n, batch_rng(seed, step))
+
+
+class BatchSource:
+    """The (blurry, sharp) batches of a run, step after step, from ``start_step`` on.
+
+    Each step's batch comes from ``batch_rng(seed, step)``, so it is the same with any number of
+    workers and after a resume. With ``workers`` > 0, forked processes make up to two batches
+    each ahead of the training loop; the images are shared with them copy-on-write. The workers
+    never touch torch, so forking after CUDA is initialised is safe, as with torch's DataLoader.
+    """
+
+    def __init__(self, sampler: CropSampler, batch: int, seed: int, start_step: int = 0, workers: int = 0):
+        if workers < 0:
+            raise ValueError(f"workers must be 0 (in this process) or more, got {workers}")
+        self.sampler, self.batch, self.seed = sampler, batch, seed
+        self.next_step = start_step
+        self.pool = None
+        self.pending: deque = deque()
+        if workers > 0:
+            self.pool = multiprocessing.get_context("fork").Pool(workers, initializer=_init_worker, initargs=(sampler,))
+            for _ in range(2 * workers):
+                self._submit()
+
+    def _submit(self) -> None:
+        self.pending.append(self.pool.apply_async(_worker_batch, (self.batch, self.seed, self.next_step + len(self.pending))))
+
+    def next(self) -> tuple[np.ndarray, np.ndarray]:
+        """The batch of the next step."""
+        step = self.next_step
+        self.next_step += 1
+        if self.pool is None:
+            return self.sampler.batch(self.batch, batch_rng(self.seed, step))
+        result = self.pending.popleft().get()
+        self._submit()
+        return result
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.terminate()
+            self.pool.join()
+            self.pool = None
+
+    def __enter__(self) -> "BatchSource":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

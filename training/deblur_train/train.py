@@ -7,7 +7,8 @@ not). ``--aux-l1 w`` adds w * |g(y) - x0|_1 (off by default, as in the paper).
 
 Checkpoints (model, EMA, optimiser, step, all RNG states) go to <run>/last.pt every
 --ckpt-minutes and at exit; rerunning the same command resumes. A snapshot step_<N>.pt is kept
-every --snapshot-every steps.
+every --snapshot-every steps. On a GPU (``--device cuda``), ``--workers N`` makes the batches in
+N processes; each step's batch depends only on (--seed, step), whatever the number of workers.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import torch
 
 from . import schedule
 from .configs import CONFIGS, ModelConfig
-from .data import CropConfig, CropSampler
+from .data import BatchSource, CropConfig, CropSampler
 from .degrade import DegradeConfig
 from .models import DeblurModel, count_params
 
@@ -90,20 +91,20 @@ def save_checkpoint(path: Path, model, ema: EMA, opt, step: int, rng: np.random.
     os.replace(tmp, path)
 
 
-def load_checkpoint(path: Path, model, ema: EMA, opt, rng: np.random.Generator) -> int:
-    ck = torch.load(path, map_location="cpu", weights_only=False)
+def load_checkpoint(path: Path, model, ema: EMA, opt, rng: np.random.Generator, device: torch.device) -> int:
+    ck = torch.load(path, map_location=device, weights_only=False)
     model.load_state_dict(ck["model"])
     ema.shadow.load_state_dict(ck["ema"])
     opt.load_state_dict(ck["optimizer"])
     rng.bit_generator.state = ck["numpy_rng"]
-    torch.set_rng_state(ck["torch_rng"])
+    torch.set_rng_state(ck["torch_rng"].cpu())
     random.setstate(ck["python_rng"])
     return int(ck["step"])
 
 
-def build(args, cfg: ModelConfig) -> tuple[DeblurModel, EMA, torch.optim.Optimizer]:
+def build(args, cfg: ModelConfig, device: torch.device) -> tuple[DeblurModel, EMA, torch.optim.Optimizer]:
     torch.manual_seed(args.seed)
-    model = DeblurModel(cfg)
+    model = DeblurModel(cfg).to(device)
     ema = EMA(model, args.ema)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     return model, ema, opt
@@ -118,12 +119,18 @@ def warm_start(model: DeblurModel, ema: EMA, checkpoint: Path, parts: tuple[str,
         getattr(ema.shadow, part).load_state_dict(w)
 
 
-def lr_at(step: int, args) -> float:
-    """Linear warm-up, then constant, or with --cosine a half cosine down to lr * lr_floor at --steps."""
+def lr_at(step: int, args, elapsed_s: float = 0.0) -> float:
+    """Linear warm-up, then constant, or with --cosine a half cosine down to lr * lr_floor.
+
+    The cosine ends at --steps or, when --minutes is given, after that many minutes of this
+    session (``elapsed_s``), whichever comes first: a run on borrowed time still anneals.
+    """
     warm = min(1.0, (step + 1) / max(1, args.warmup))
     decay = 1.0
     if args.cosine:
         t = min(1.0, step / max(1, args.steps))
+        if args.minutes is not None:
+            t = max(t, min(1.0, elapsed_s / (args.minutes * 60.0)))
         decay = args.lr_floor + (1.0 - args.lr_floor) * 0.5 * (1.0 + math.cos(math.pi * t))
     return args.lr * warm * decay
 
@@ -139,7 +146,8 @@ def parse_args(argv=None):
     ap.add_argument("--crop", type=int, default=128)
     ap.add_argument("--lr", type=float, default=2e-4)
     ap.add_argument("--warmup", type=int, default=500)
-    ap.add_argument("--cosine", action="store_true", help="decay lr along a half cosine that ends at --steps")
+    ap.add_argument("--cosine", action="store_true",
+                    help="decay lr along a half cosine that ends at --steps (or at --minutes if that comes first)")
     ap.add_argument("--lr-floor", type=float, default=0.1, help="with --cosine: the final lr as a fraction of --lr")
     ap.add_argument("--weight-decay", type=float, default=1e-4)
     ap.add_argument("--ema", type=float, default=0.999)
@@ -157,6 +165,9 @@ def parse_args(argv=None):
     ap.add_argument("--noise-power", type=float, default=DegradeConfig.noise_power,
                     help="noise sigma = max * u**power: above 1 favours light noise (evaluation uses 1)")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--device", default="auto", help="auto (cuda when available, else cpu), cpu, cuda or cuda:N")
+    ap.add_argument("--workers", type=int, default=0,
+                    help="processes making batches (0: in the training process, right on 2 cores)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--log-every", type=int, default=50)
     ap.add_argument("--ckpt-minutes", type=float, default=10.0)
@@ -167,17 +178,21 @@ def parse_args(argv=None):
 def main(argv=None) -> None:
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
+    device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
+                          "cpu" if args.device == "auto" else args.device)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # fixed crop size: let cuDNN pick its fastest kernels
     args.run.mkdir(parents=True, exist_ok=True)
     last = args.run / "last.pt"
     cfg = CONFIGS[args.config]
     if last.exists():
         # A run keeps the configuration it started with.
         cfg = ModelConfig.from_dict(torch.load(last, map_location="cpu", weights_only=False)["config"])
-    model, ema, opt = build(args, cfg)
+    model, ema, opt = build(args, cfg, device)
     rng = np.random.default_rng(args.seed)
     random.seed(args.seed)
     if last.exists():
-        step = load_checkpoint(last, model, ema, opt, rng)
+        step = load_checkpoint(last, model, ema, opt, rng, device)
     else:
         step = 0
         if args.init is not None:
@@ -194,11 +209,12 @@ def main(argv=None) -> None:
     sampler = CropSampler.from_dir(
         args.data, crop=CropConfig(size=args.crop), deg=DegradeConfig(p_gopro=args.p_gopro, noise_power=args.noise_power)
     )
+    batches = BatchSource(sampler, args.batch, args.seed, start_step=step, workers=args.workers)
     argd = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
     print(
-        f"{'resuming' if step else 'starting'} {cfg.name} at step {step}: predictor "
+        f"{'resuming' if step else 'starting'} {cfg.name} at step {step} on {device}: predictor "
         f"{count_params(model.predictor) / 1e6:.2f}M, denoiser {count_params(model.denoiser) / 1e6:.2f}M params, "
-        f"{len(sampler.images)} images, {args.threads} threads",
+        f"{len(sampler.images)} images, {args.threads} threads, {args.workers} batch workers",
         flush=True,
     )
     log = open(args.run / "log.jsonl", "a")
@@ -219,12 +235,12 @@ def main(argv=None) -> None:
     while step < args.steps and not stop["now"]:
         if args.minutes is not None and time.time() - t_start > args.minutes * 60:
             break
-        y_np, x_np = sampler.batch(args.batch, rng)
-        level = torch.from_numpy(schedule.sample_sqrt_alpha_bar(args.batch, rng).astype(np.float32))
-        y, x0 = torch.from_numpy(y_np), torch.from_numpy(x_np)
+        y_np, x_np = batches.next()
+        level = torch.from_numpy(schedule.sample_sqrt_alpha_bar(args.batch, rng).astype(np.float32)).to(device)
+        y, x0 = torch.from_numpy(y_np).to(device), torch.from_numpy(x_np).to(device)
         eps = torch.randn_like(x0)
         for g in opt.param_groups:
-            g["lr"] = lr_at(step, args)
+            g["lr"] = lr_at(step, args, time.time() - t_start)
         if args.predictor_only:
             loss, stats = predictor_loss(model, y, x0)
         else:
@@ -244,7 +260,7 @@ def main(argv=None) -> None:
         n_acc += 1
         if step % args.log_every == 0:
             rec = {"step": step, "time": time.time(), "s_per_step": (time.time() - t_log) / n_acc,
-                   "lr": lr_at(step - 1, args), **{k: v / n_acc for k, v in acc.items()}}
+                   "lr": lr_at(step - 1, args, time.time() - t_start), **{k: v / n_acc for k, v in acc.items()}}
             log.write(json.dumps(rec) + "\n")
             log.flush()
             print(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in rec.items() if k != "time"), flush=True)
@@ -254,6 +270,7 @@ def main(argv=None) -> None:
         if time.time() - t_ckpt > args.ckpt_minutes * 60:
             save_checkpoint(last, model, ema, opt, step, rng, argd, cfg)
             t_ckpt = time.time()
+    batches.close()
     save_checkpoint(last, model, ema, opt, step, rng, argd, cfg)
     print(f"saved {last} at step {step}", flush=True)
 

@@ -65,3 +65,31 @@ def test_sampler_rejects_small_images():
     with pytest.raises(ValueError, match="at least"):
         Dt.CropSampler([np.zeros((100, 100, 3), np.uint8)], Dt.CropConfig(size=128))
     assert 128 + 2 * MARGIN == 160
+
+
+def small_sampler():
+    rng = np.random.default_rng(0)
+    imgs = [(rng.random((300, 260, 3)) * 255).astype(np.uint8), (rng.random((200, 220, 3)) * 255).astype(np.uint8)]
+    return Dt.CropSampler(imgs, Dt.CropConfig(size=48))
+
+
+def test_worker_processes_make_the_same_batches_as_the_training_process():
+    sampler = small_sampler()
+    with Dt.BatchSource(sampler, 3, seed=5) as inline:
+        expected = [inline.next() for _ in range(6)]
+    with Dt.BatchSource(sampler, 3, seed=5, workers=2) as pool:
+        got = [pool.next() for _ in range(6)]
+    for step, ((ey, ex), (gy, gx)) in enumerate(zip(expected, got)):
+        np.testing.assert_array_equal(gy, ey, err_msg=f"blurry batch of step {step}")
+        np.testing.assert_array_equal(gx, ex, err_msg=f"sharp batch of step {step}")
+    # Steps differ from each other, and a resumed source continues where the first left off.
+    assert not np.array_equal(expected[0][1], expected[1][1])
+    with Dt.BatchSource(sampler, 3, seed=5, start_step=4, workers=1) as resumed:
+        np.testing.assert_array_equal(resumed.next()[1], expected[4][1])
+    with Dt.BatchSource(sampler, 3, seed=6) as other_seed:
+        assert not np.array_equal(other_seed.next()[1], expected[0][1])
+
+
+def test_batch_source_refuses_negative_workers():
+    with pytest.raises(ValueError, match="got -1"):
+        Dt.BatchSource(small_sampler(), 2, seed=0, workers=-1)

@@ -106,3 +106,60 @@ def test_lr_warms_up_then_decays_along_a_cosine_to_the_floor():
     assert lr_at(100, cos) == pytest.approx(1e-4)
     assert lr_at(200, cos) == pytest.approx(1e-4)
     assert all(lr_at(s, cos) >= lr_at(s + 1, cos) for s in range(10, 120))
+
+
+def test_batch_workers_train_the_same_weights_as_the_training_process(tmp_path):
+    data = make_data(tmp_path / "data")
+    inline = run(tmp_path, tmp_path / "inline", 3, data)
+    workers = run(tmp_path, tmp_path / "workers", 3, data, "--workers", "2")
+    for name, v in inline["ema"].items():
+        torch.testing.assert_close(workers["ema"][name], v, msg=f"ema.{name} differs with --workers 2")
+
+
+def test_with_minutes_the_cosine_ends_when_the_time_is_up():
+    from deblur_train.train import lr_at, parse_args
+
+    timed = parse_args(["--lr", "1e-3", "--warmup", "1", "--steps", "1000000", "--cosine", "--lr-floor", "0.1",
+                        "--minutes", "10"])
+    assert lr_at(100, timed, elapsed_s=0.0) == pytest.approx(1e-3, rel=1e-3)
+    assert lr_at(100, timed, elapsed_s=300.0) == pytest.approx(1e-3 * 0.55, rel=1e-3)
+    assert lr_at(100, timed, elapsed_s=600.0) == pytest.approx(1e-4)
+    assert lr_at(100, timed, elapsed_s=900.0) == pytest.approx(1e-4)
+    # Without --cosine the time changes nothing.
+    flat = parse_args(["--lr", "1e-3", "--warmup", "1", "--minutes", "10"])
+    assert lr_at(100, flat, elapsed_s=600.0) == pytest.approx(1e-3)
+
+
+def test_slim_weights_export_and_start_a_run_like_the_checkpoint(tmp_path):
+    from deblur_train.export import load_ema_model
+    from deblur_train.weights import slim
+
+    data = make_data(tmp_path / "data")
+    full = run(tmp_path, tmp_path / "a", 2, data)
+    size = slim(tmp_path / "a" / "last.pt", tmp_path / "w.pt")
+    assert size < (tmp_path / "a" / "last.pt").stat().st_size / 4  # no optimiser, no raw weights, fp16
+    model = load_ema_model(tmp_path / "w.pt")
+    for name, v in model.state_dict().items():
+        assert v.dtype == full["ema"][name].dtype  # fp16 on disk, float32 once loaded
+        torch.testing.assert_close(v, full["ema"][name], atol=2e-3, rtol=1e-3)
+    started = run(tmp_path, tmp_path / "b", 0, data, "--init", str(tmp_path / "w.pt"))
+    for name, v in started["ema"].items():
+        torch.testing.assert_close(v, model.state_dict()[name])
+    with pytest.raises(ValueError, match="no config or ema"):
+        torch.save({"step": 1}, tmp_path / "bad.pt")
+        slim(tmp_path / "bad.pt", tmp_path / "out.pt")
+
+
+def test_gpu_pack_holds_jpeg_photos_and_the_start_weights(tmp_path):
+    from deblur_train.gpu_pack import pack
+
+    data = make_data(tmp_path / "data")
+    run(tmp_path, tmp_path / "a", 1, data)
+    size = pack(data, tmp_path / "pack", tmp_path / "a" / "last.pt")
+    photos = sorted(p.name for p in (tmp_path / "pack" / "data").iterdir())
+    assert photos == ["img0.jpg", "img1.jpg", "img2.jpg"]
+    assert Image.open(tmp_path / "pack" / "data" / "img0.jpg").size == (200, 180)
+    assert (tmp_path / "pack" / "init.pt").exists()
+    assert size == sum(f.stat().st_size for f in (tmp_path / "pack").rglob("*") if f.is_file())
+    with pytest.raises(SystemExit, match="expected at most"):
+        pack(data, tmp_path / "pack", None, limit=1000)

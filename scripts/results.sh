@@ -7,18 +7,20 @@
 # Settings through the environment (default in brackets):
 #   MODEL            model bundle directory [the embedded default model]
 #   STEPS_GRID       sweep steps [1,2,4,10,20,50,100,200,500]
-#   ENDS_GRID        sweep schedule ends [0.01,0.02,0.05,0.1,0.2,0.5]
+#   ENDS_GRID        sweep schedule ends [0.01,0.02,0.05,0.1,0.2,0.5,0.99]: Appendix F's, plus 0.99
+#                    (one step from abar 0.01: where the mean of samples scored best)
 #   SAMPLES_GRID     sweep sample counts averaged [1,2,4,8,16]
 #   CROP             side of the centre crop the sweep runs on [160]
 #   SWEEP_IMAGES     photos swept [4]
 #   MAX_IMAGES       photos in the table [all]
 #   CLIP_PHOTO       the held-out photo the clip pans over [the first, by name]
-#   WRITE_DEFAULTS   1: write the fast default chosen by the sweep into $MODEL's manifest
+#   WRITE_DEFAULTS   1: write the fast default and the averaging schedule chosen by the sweep
+#                    into $MODEL's manifest
 #   DATA             where the generated inputs go [target/results-data]
 #
 # The sweep dominates the time: per image it runs the denoiser sum(STEPS_GRID) x (schedule ends) x
-# max(SAMPLES_GRID) times on one CROP x CROP sample; with the defaults that is about 9,500 times
-# the cost of one denoiser step on one 640x360 frame (about 5 minutes per image if that step
+# max(SAMPLES_GRID) times on one CROP x CROP sample; with the defaults that is about 11,000 times
+# the cost of one denoiser step on one 640x360 frame (about 5.5 minutes per image if that step
 # takes 30 ms). `deblur eval` prints its progress and the time left. The tables (all 30 photos,
 # 24 clip frames) take a minute or two. Run scripts/setup.sh once first.
 set -euo pipefail
@@ -77,7 +79,7 @@ args=(
   --blurry "$data/heldout/blurry" --sharp "$data/heldout/sharp"
   --clip-blurry "$data/clip/blurry" --clip-sharp "$data/clip/sharp"
   --steps-grid "${STEPS_GRID:-1,2,4,10,20,50,100,200,500}"
-  --ends-grid "${ENDS_GRID:-0.01,0.02,0.05,0.1,0.2,0.5}"
+  --ends-grid "${ENDS_GRID:-0.01,0.02,0.05,0.1,0.2,0.5,0.99}"
   --samples-grid "${SAMPLES_GRID:-1,2,4,8,16}"
   --crop "${CROP:-160}"
   --sweep-images "${SWEEP_IMAGES:-4}"

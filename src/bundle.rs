@@ -38,6 +38,31 @@ pub struct DefaultSampling {
     pub schedule_end: f64,
 }
 
+/// The schedules a model was tuned for: one for a single sample, one for the mean of several.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct TunedSampling {
+    /// For one sample (`default_sampling`, or 4 steps to 0.5 when the manifest has none).
+    pub single: DefaultSampling,
+    /// For the mean of several (`averaging_sampling`, or the single-sample schedule).
+    pub averaged: DefaultSampling,
+}
+
+impl TunedSampling {
+    /// The tuned schedule for `samples` samples averaged.
+    pub fn for_samples(&self, samples: u32) -> SamplingParams {
+        let tuned = if samples > 1 {
+            self.averaged
+        } else {
+            self.single
+        };
+        SamplingParams {
+            steps: tuned.steps,
+            schedule_end: tuned.schedule_end,
+            samples,
+        }
+    }
+}
+
 /// `deblur-model.json`.
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 pub struct Manifest {
@@ -59,6 +84,10 @@ pub struct Manifest {
     /// The inference settings the model was tuned for.
     #[serde(default)]
     pub default_sampling: Option<DefaultSampling>,
+    /// The inference settings tuned for the mean of several samples (SA), when they differ: a
+    /// schedule that gives one sample the most detail rarely gives their mean the best PSNR.
+    #[serde(default)]
+    pub averaging_sampling: Option<DefaultSampling>,
     /// Predictor ONNX file, relative to the manifest.
     pub predictor: String,
     /// Denoiser ONNX file, relative to the manifest.
@@ -96,9 +125,14 @@ impl Manifest {
                 manifest.training_schedule.kind
             )));
         }
-        if let Some(d) = manifest.default_sampling {
-            crate::schedule::Schedule::inference(d.steps.max(1), d.schedule_end)
-                .map_err(|e| invalid(format!("default_sampling: {e}")))?;
+        for (field, sampling) in [
+            ("default_sampling", manifest.default_sampling),
+            ("averaging_sampling", manifest.averaging_sampling),
+        ] {
+            if let Some(d) = sampling {
+                crate::schedule::Schedule::inference(d.steps.max(1), d.schedule_end)
+                    .map_err(|e| invalid(format!("{field}: {e}")))?;
+            }
         }
         Ok(manifest)
     }
@@ -218,14 +252,18 @@ impl ModelBundle {
 
     /// The sampling the model was tuned for (one sample), or a general default.
     pub fn default_sampling(&self) -> SamplingParams {
-        let tuned = self.manifest.default_sampling.unwrap_or(DefaultSampling {
+        self.tuned_sampling().for_samples(1)
+    }
+
+    /// The schedules the model was tuned for, with one sample and with several averaged.
+    pub fn tuned_sampling(&self) -> TunedSampling {
+        let single = self.manifest.default_sampling.unwrap_or(DefaultSampling {
             steps: 4,
             schedule_end: 0.5,
         });
-        SamplingParams {
-            steps: tuned.steps,
-            schedule_end: tuned.schedule_end,
-            samples: 1,
+        TunedSampling {
+            single,
+            averaged: self.manifest.averaging_sampling.unwrap_or(single),
         }
     }
 

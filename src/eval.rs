@@ -23,7 +23,10 @@ use std::time::Duration;
 
 pub use batch::{Evaluator, PredictedImage, SampleBatch};
 pub use data::{Pair, load_clip, load_pairs};
-pub use defaults::{FAST_MAX_STEPS, FastDefault, choose_fast_default, write_default_sampling};
+pub use defaults::{
+    AveragingDefault, FAST_MAX_STEPS, FastDefault, choose_averaging_default, choose_fast_default,
+    write_averaging_sampling, write_default_sampling,
+};
 pub use report::{ModelInfo, Report};
 pub use sweep::{Sweep, SweepGrid, SweepPoint, run_sweep};
 pub use table::{Figure, Table, TableRow, TableSettings, clip_table, photo_table};

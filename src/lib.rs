@@ -40,7 +40,7 @@ pub mod tiling;
 #[cfg(feature = "video")]
 pub mod video;
 
-pub use bundle::ModelBundle;
+pub use bundle::{ModelBundle, TunedSampling};
 pub use engine::{Deblurred, Deblurrer, Extras, FrameSettings, ModelSpec};
 pub use error::{Error, Result};
 pub use frame::RgbFrame;

@@ -162,6 +162,51 @@ fn manifest_errors_say_what_was_expected() {
     }
 }
 
+#[test]
+fn an_averaging_schedule_applies_to_several_samples_only() {
+    let (_dir, path) = tiny_copy();
+    let manifest = path.join("deblur-model.json");
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    let with = |averaging: &str| {
+        std::fs::write(
+            &manifest,
+            text.replace(
+                "\"predictor\":",
+                &format!("\"averaging_sampling\": {averaging},\n  \"predictor\":"),
+            ),
+        )
+        .unwrap();
+        ModelBundle::load(&path)
+    };
+    let tuned = ModelBundle::load(&path).unwrap().tuned_sampling();
+    assert_eq!(
+        tuned.averaged, tuned.single,
+        "no averaging_sampling: the default schedule"
+    );
+
+    let tuned = with(r#"{"steps": 1, "schedule_end": 0.99}"#)
+        .unwrap()
+        .tuned_sampling();
+    let single = tuned.for_samples(1);
+    assert_eq!(
+        (single.steps, single.schedule_end, single.samples),
+        (4, 0.5, 1)
+    );
+    let averaged = tuned.for_samples(8);
+    assert_eq!(
+        (averaged.steps, averaged.schedule_end, averaged.samples),
+        (1, 0.99, 8)
+    );
+
+    let message = with(r#"{"steps": 1, "schedule_end": 1.5}"#)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        message.contains("averaging_sampling") && message.contains("1.5"),
+        "{message}"
+    );
+}
+
 fn settings(steps: u32, samples: u32, seed: u64) -> FrameSettings {
     FrameSettings {
         sampling: SamplingParams {

@@ -74,6 +74,63 @@ fn the_default_model_needs_no_options_and_the_seed_fixes_the_output() {
 }
 
 #[test]
+fn several_samples_default_to_the_models_averaging_schedule() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("model");
+    std::fs::create_dir(&model).unwrap();
+    for name in ["deblur-model.json", "predictor.onnx", "denoiser.onnx"] {
+        std::fs::copy(fixture("tiny").join(name), model.join(name)).unwrap();
+    }
+    let manifest = model.join("deblur-model.json");
+    let edited = std::fs::read_to_string(&manifest).unwrap().replace(
+        "\"predictor\":",
+        "\"averaging_sampling\": {\"steps\": 2, \"schedule_end\": 0.9},\n  \"predictor\":",
+    );
+    std::fs::write(&manifest, edited).unwrap();
+    let model = model.to_str().unwrap();
+    let input = write_input(dir.path(), "in.png", 40, 24);
+    let run = |name: &str, options: &[&str]| {
+        let output = dir.path().join(name);
+        let mut args = vec!["image", &input, output.to_str().unwrap(), "--model", model];
+        args.extend(["--seed", "5", "--threads", "1"]);
+        args.extend(options);
+        let run = deblur(&args);
+        assert!(run.status.success(), "{}", text(&run.stderr));
+        image::open(&output).unwrap().into_rgb8().into_raw()
+    };
+    let averaged = run("a.png", &["--samples", "3"]);
+    let explicit = run(
+        "b.png",
+        &["--samples", "3", "--steps", "2", "--schedule-end", "0.9"],
+    );
+    let at_default = run(
+        "c.png",
+        &["--samples", "3", "--steps", "4", "--schedule-end", "0.5"],
+    );
+    assert_eq!(averaged, explicit);
+    assert_ne!(averaged, at_default);
+    // One sample keeps the default schedule, and an explicit option still wins.
+    assert_eq!(
+        run("d.png", &[]),
+        run("e.png", &["--steps", "4", "--schedule-end", "0.5"])
+    );
+    assert_eq!(
+        run("f.png", &["--samples", "3", "--steps", "4"]),
+        run(
+            "g.png",
+            &["--samples", "3", "--steps", "4", "--schedule-end", "0.9"]
+        )
+    );
+
+    let info = deblur(&["info", "--model", model]);
+    let stdout = text(&info.stdout);
+    assert!(
+        stdout.contains("averaging:        2 steps, schedule end 0.9"),
+        "{stdout}"
+    );
+}
+
+#[test]
 fn info_reports_model_provider_and_library() {
     let run = deblur(&["info", "--model", fixture("tiny").to_str().unwrap()]);
     let stdout = text(&run.stdout);

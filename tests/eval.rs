@@ -168,6 +168,66 @@ fn averaging_the_first_samples_of_one_batch_equals_separate_runs() {
     assert!(batch.mean_of_first(9).is_err() && batch.sample(8).is_err());
 }
 
+#[test]
+fn the_sa_row_samples_at_the_averaging_schedule_and_one_sample_at_the_default() {
+    let photos = pairs(2, 40, 30);
+    let mut deblurrer = Deblurrer::new(
+        ScalePredictor(0.9),
+        PointwiseDenoiser,
+        SPEC,
+        Tiling::default(),
+    );
+    let mut evaluator = Evaluator::new(
+        ScalePredictor(0.9),
+        PointwiseDenoiser,
+        SPEC,
+        Tiling::default(),
+    );
+    let settings = TableSettings {
+        steps: 2,
+        schedule_end: 0.2,
+        averaged_samples: 3,
+        averaged_steps: 1,
+        averaged_schedule_end: 0.9,
+        seed: 4,
+    };
+    let (table, figures) =
+        eval::photo_table(&mut evaluator, &photos, &settings, 1, &mut no_progress()).unwrap();
+    assert_eq!(table.rows[2].setting, "2 steps, end 0.2");
+    assert_eq!(table.rows[3].setting, "1 steps, end 0.9, mean of 3");
+    let run = |deblurrer: &mut Deblurrer<_, _>, steps, schedule_end, samples| {
+        let settings = FrameSettings {
+            sampling: SamplingParams {
+                steps,
+                schedule_end,
+                samples,
+            },
+            seed: 4,
+            noise_mode: NoiseMode::Locked,
+            extras: Extras::default(),
+        };
+        deblurrer
+            .deblur(&photos[0].blurry, &settings, 0)
+            .unwrap()
+            .image
+    };
+    // What `deblur image` gives with one sample, and with --samples 3 at the averaging schedule.
+    assert_eq!(figures[0].sample, run(&mut deblurrer, 2, 0.2, 1));
+    assert_eq!(figures[0].average, run(&mut deblurrer, 1, 0.9, 3));
+    assert_ne!(figures[0].sample, run(&mut deblurrer, 1, 0.9, 1));
+    let one = Scores::measure(&figures[0].sample, &photos[0].sharp).unwrap();
+    assert_eq!(table.rows[2].per_image[0], one);
+
+    // The clip table's rows follow the same schedules.
+    let clip = eval::clip_table(&mut evaluator, &photos, &settings, &mut no_progress()).unwrap();
+    assert_eq!(clip.rows[2].per_image[0], one);
+    assert_eq!(
+        clip.rows[3].setting,
+        "1 steps, end 0.9, mean of 3, noise locked"
+    );
+    assert_eq!(clip.rows[3].per_image[0], table.rows[3].per_image[0]);
+}
+
 fn ort_evaluator(bundle: &ModelBundle) -> Evaluator<impl Predict, impl Denoise> {
     require_runtime();
     let options = SessionOptions::default();
@@ -193,6 +253,8 @@ fn the_identity_model_scores_infinite_psnr_and_detail_ratio_one() {
         steps: 4,
         schedule_end: 0.5,
         averaged_samples: 3,
+        averaged_steps: 4,
+        averaged_schedule_end: 0.5,
         seed: 1,
     };
     let (table, figures) =
@@ -241,6 +303,8 @@ fn the_clip_table_reports_temporal_error_for_locked_and_per_frame_noise() {
         steps: 2,
         schedule_end: 0.5,
         averaged_samples: 2,
+        averaged_steps: 2,
+        averaged_schedule_end: 0.5,
         seed: 3,
     };
     let table = eval::clip_table(&mut evaluator, &frames, &settings, &mut no_progress()).unwrap();
@@ -290,6 +354,28 @@ fn the_fast_default_rule_picks_the_most_natural_detail_within_the_psnr_floor() {
         chosen.summary()
     );
 
+    // The averaging schedule: the best PSNR among the settings averaging that many samples
+    // within the step budget.
+    let averaging = eval::choose_averaging_default(&points, 4).unwrap();
+    assert_eq!((averaging.point, averaging.candidates), (points[4], 1));
+    assert!(
+        averaging.summary().contains("averaging 4 samples"),
+        "{}",
+        averaging.summary()
+    );
+    let averaged = [
+        point(1, 0.5, 8, 30.2, 0.2),
+        point(1, 0.99, 8, 30.3, 0.2),
+        point(2, 0.99, 8, 30.3, 0.2), // ties with fewer steps lose
+        point(4, 0.5, 8, 31.0, 0.2),  // too many steps
+        point(1, 0.99, 4, 32.0, 0.2), // another sample count
+        point(0, 0.5, 8, 33.0, 0.2),  // the predictor alone is no schedule
+        point(1, 0.2, 8, f64::NAN, f64::NAN),
+    ];
+    let chosen = eval::choose_averaging_default(&averaged, 8).unwrap();
+    assert_eq!((chosen.point, chosen.candidates), (averaged[1], 4));
+    assert_eq!(eval::choose_averaging_default(&averaged, 16), None);
+
     // Nothing reaches the floor: the best PSNR among the fast settings.
     let fallback = eval::choose_fast_default(&points, 40.0).unwrap();
     assert_eq!(fallback.point, points[0]);
@@ -326,6 +412,8 @@ fn the_report_writes_markdown_svg_and_decodable_pngs() {
         steps: 2,
         schedule_end: 0.2,
         averaged_samples: 3,
+        averaged_steps: 1,
+        averaged_schedule_end: 0.5,
         seed: 0,
     };
     let (table, figures) =
@@ -346,6 +434,7 @@ fn the_report_writes_markdown_svg_and_decodable_pngs() {
     )
     .unwrap();
     let fast = eval::choose_fast_default(&sweep.points, sweep.predictor.psnr);
+    let averaging = eval::choose_averaging_default(&sweep.points, 2);
     let bundle = ModelBundle::load(fixture("tiny")).unwrap();
     let report = Report {
         model: ModelInfo::from(&bundle),
@@ -354,6 +443,7 @@ fn the_report_writes_markdown_svg_and_decodable_pngs() {
         clip: Some((&clip, "test clip".into())),
         sweep: Some(&sweep),
         fast_default: fast.as_ref(),
+        averaging_default: averaging.as_ref(),
         defaults_written: None,
         command: "scripts/results.sh".into(),
         invocation: Some("deblur eval --blurry b --sharp s".into()),
@@ -371,7 +461,9 @@ fn the_report_writes_markdown_svg_and_decodable_pngs() {
     for expected in [
         "| Blurry input | — |",
         "| Predictor only | 0 steps |",
-        "| SA (3 samples) |",
+        "| SA (3 samples) | 1 steps, end 0.5, mean of 3 |",
+        "| One sample | 2 steps, end 0.2 |",
+        "### The averaging schedule",
         "temporal error ↓",
         "noise per frame",
         "](images/results-pd.png)",
@@ -483,6 +575,21 @@ fn writing_defaults_changes_only_default_sampling() {
     unchanged.default_sampling = before.default_sampling;
     assert_eq!(unchanged, before);
     assert!(eval::write_default_sampling(dir.path(), 2, 1.5).is_err());
+
+    eval::write_averaging_sampling(dir.path(), 1, 0.99).unwrap();
+    let after = ModelBundle::load(dir.path()).unwrap();
+    let tuned = after.tuned_sampling();
+    assert_eq!((tuned.single.steps, tuned.single.schedule_end), (2, 0.2));
+    assert_eq!(
+        (tuned.averaged.steps, tuned.averaged.schedule_end),
+        (1, 0.99)
+    );
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(
+        text.find("\"default_sampling\"") < text.find("\"averaging_sampling\"")
+            && text.find("\"averaging_sampling\"") < text.find("\"predictor\""),
+        "{text}"
+    );
 }
 
 fn deblur(args: &[&str]) -> Output {
@@ -582,8 +689,11 @@ fn cli_eval_runs_end_to_end_on_the_tiny_model() {
     let run = deblur(&args);
     assert!(run.status.success(), "{}", text(&run.stderr));
     assert!(text(&run.stdout).contains("wrote default_sampling"));
-    let tuned = ModelBundle::load(&model).unwrap().default_sampling();
-    assert!(tuned.steps <= 2 && [0.1, 0.5].contains(&tuned.schedule_end));
+    assert!(text(&run.stdout).contains("wrote averaging_sampling"));
+    let tuned = ModelBundle::load(&model).unwrap().tuned_sampling();
+    for chosen in [tuned.single, tuned.averaged] {
+        assert!(chosen.steps <= 2 && [0.1, 0.5].contains(&chosen.schedule_end));
+    }
 
     let embedded = deblur(&[
         "eval",

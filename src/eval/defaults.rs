@@ -1,5 +1,7 @@
-//! Choosing the fast default schedule from a sweep, and writing it into a bundle's manifest.
+//! Choosing the fast default schedule and the averaging schedule from a sweep, and writing them
+//! into a bundle's manifest.
 
+use std::cmp::Ordering;
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
@@ -57,15 +59,83 @@ impl FastDefault {
                 self.candidates, self.psnr_floor
             )
         };
+        format!("{}; {why}", point_words(p))
+    }
+}
+
+/// A setting and its scores, in words.
+fn point_words(p: &SweepPoint) -> String {
+    format!(
+        "{} steps, schedule end {}: PSNR {:.2} dB, SSIM {:.3}, detail ratio {:.3}",
+        p.steps,
+        super::report::number(p.schedule_end),
+        p.scores.psnr,
+        p.scores.ssim,
+        p.scores.detail_ratio
+    )
+}
+
+/// Ties go to fewer steps, then to the gentler schedule: cheaper and less noisy.
+fn cheaper(a: &SweepPoint, b: &SweepPoint) -> Ordering {
+    a.steps
+        .cmp(&b.steps)
+        .then(a.schedule_end.total_cmp(&b.schedule_end))
+}
+
+/// PSNR for ranking: NaN ranks last.
+fn ranked_psnr(p: &SweepPoint) -> f64 {
+    if p.scores.psnr.is_nan() {
+        f64::NEG_INFINITY
+    } else {
+        p.scores.psnr
+    }
+}
+
+/// The rule for the averaging schedule, in words, for `samples` averaged.
+pub fn averaging_default_rule(samples: u32) -> String {
+    format!(
+        "among the settings with at most {FAST_MAX_STEPS} steps (the fast default's budget) and \
+         {samples} samples averaged, the one with the best PSNR"
+    )
+}
+
+/// The averaging schedule chosen from a sweep.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct AveragingDefault {
+    /// The setting and its scores.
+    pub point: SweepPoint,
+    /// Settings considered.
+    pub candidates: usize,
+}
+
+impl AveragingDefault {
+    /// One line: the setting, its scores and the reason it was chosen.
+    pub fn summary(&self) -> String {
         format!(
-            "{} steps, schedule end {}: PSNR {:.2} dB, SSIM {:.3}, detail ratio {:.3}; {why}",
-            p.steps,
-            super::report::number(p.schedule_end),
-            p.scores.psnr,
-            p.scores.ssim,
-            p.scores.detail_ratio
+            "{}; the best PSNR of the {} settings averaging {} samples within the budget",
+            point_words(&self.point),
+            self.candidates,
+            self.point.samples
         )
     }
+}
+
+/// Applies [`averaging_default_rule`] to a sweep's `points`; `None` when the grid has no
+/// setting within the budget that averages `samples` samples.
+pub fn choose_averaging_default(points: &[SweepPoint], samples: u32) -> Option<AveragingDefault> {
+    let candidates: Vec<&SweepPoint> = points
+        .iter()
+        .filter(|p| p.steps >= 1 && p.steps <= FAST_MAX_STEPS && p.samples == samples)
+        .collect();
+    let best = candidates.iter().min_by(|a, b| {
+        ranked_psnr(b)
+            .total_cmp(&ranked_psnr(a))
+            .then(cheaper(a, b))
+    })?;
+    Some(AveragingDefault {
+        point: **best,
+        candidates: candidates.len(),
+    })
 }
 
 /// Applies [`fast_default_rule`] to a sweep's `points`, given the predictor's PSNR on the same
@@ -76,12 +146,6 @@ pub fn choose_fast_default(points: &[SweepPoint], predictor_psnr: f64) -> Option
         .filter(|p| p.steps <= FAST_MAX_STEPS && p.samples == 1)
         .collect();
     let psnr_floor = predictor_psnr - FAST_PSNR_TOLERANCE_DB;
-    // Ties go to fewer steps, then to the gentler schedule: cheaper and less noisy.
-    let cheaper = |a: &SweepPoint, b: &SweepPoint| {
-        a.steps
-            .cmp(&b.steps)
-            .then(a.schedule_end.total_cmp(&b.schedule_end))
-    };
     let distance_from_sharp = |p: &SweepPoint| {
         let d = p.scores.detail_ratio.ln().abs();
         if d.is_nan() { f64::INFINITY } else { d }
@@ -94,18 +158,14 @@ pub fn choose_fast_default(points: &[SweepPoint], predictor_psnr: f64) -> Option
                 .total_cmp(&distance_from_sharp(b))
                 .then(cheaper(a, b))
         });
-    let psnr = |p: &SweepPoint| {
-        if p.scores.psnr.is_nan() {
-            f64::NEG_INFINITY
-        } else {
-            p.scores.psnr
-        }
-    };
     let (point, meets_psnr_floor) = match qualified {
         Some(point) => (point, true),
         None => (
-            fast.iter()
-                .min_by(|a, b| psnr(b).total_cmp(&psnr(a)).then(cheaper(a, b)))?,
+            fast.iter().min_by(|a, b| {
+                ranked_psnr(b)
+                    .total_cmp(&ranked_psnr(a))
+                    .then(cheaper(a, b))
+            })?,
             false,
         ),
     };
@@ -130,6 +190,16 @@ fn manifest_path(bundle: &Path) -> PathBuf {
 /// manifest), keeping every other field, and checks that the bundle still loads. Returns the
 /// manifest's path.
 pub fn write_default_sampling(bundle: &Path, steps: u32, schedule_end: f64) -> Result<PathBuf> {
+    write_sampling(bundle, "default_sampling", steps, schedule_end)
+}
+
+/// Sets `averaging_sampling` (the schedule for `--samples` above 1) like
+/// [`write_default_sampling`].
+pub fn write_averaging_sampling(bundle: &Path, steps: u32, schedule_end: f64) -> Result<PathBuf> {
+    write_sampling(bundle, "averaging_sampling", steps, schedule_end)
+}
+
+fn write_sampling(bundle: &Path, field: &str, steps: u32, schedule_end: f64) -> Result<PathBuf> {
     let path = manifest_path(bundle);
     Schedule::inference(steps.max(1), schedule_end)?;
     let text = std::fs::read_to_string(&path).map_err(|source| Error::ModelFile {
@@ -145,7 +215,7 @@ pub fn write_default_sampling(bundle: &Path, steps: u32, schedule_end: f64) -> R
         return Err(invalid("expected a JSON object at the top level".into()));
     };
     fields.insert(
-        "default_sampling".into(),
+        field.into(),
         serde_json::json!({ "steps": steps, "schedule_end": schedule_end }),
     );
     let mut out = String::new();
@@ -165,7 +235,7 @@ pub fn write_default_sampling(bundle: &Path, steps: u32, schedule_end: f64) -> R
 
 /// The manifest's fields in the order `docs/model-bundle.md` lists them; unknown fields follow in
 /// name order. (serde_json's map is sorted by name, which would reorder a hand-read file.)
-const FIELD_ORDER: [&str; 15] = [
+const FIELD_ORDER: [&str; 16] = [
     "format_version",
     "name",
     "description",
@@ -178,6 +248,7 @@ const FIELD_ORDER: [&str; 15] = [
     "start",
     "end",
     "default_sampling",
+    "averaging_sampling",
     "schedule_end",
     "predictor",
     "denoiser",

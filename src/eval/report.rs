@@ -7,9 +7,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use image::RgbImage;
 
-use super::defaults::fast_default_rule;
+use super::defaults::{averaging_default_rule, fast_default_rule};
 use super::figures::{FIGURE_CROP, crops_strip, labelled_strip, pd_plot};
-use super::{FastDefault, Figure, Sweep, Table};
+use super::{AveragingDefault, FastDefault, Figure, Sweep, Table};
 use crate::bundle::ModelBundle;
 use crate::error::{Error, Result};
 use crate::render::{self, HEAT_MAP_FULL_SCALE};
@@ -26,6 +26,8 @@ pub struct ModelInfo {
     pub description: String,
     /// The schedule it was tuned for.
     pub default_sampling: SamplingParams,
+    /// The schedule it was tuned for with several samples averaged.
+    pub averaging_sampling: SamplingParams,
 }
 
 impl From<&ModelBundle> for ModelInfo {
@@ -35,6 +37,7 @@ impl From<&ModelBundle> for ModelInfo {
             origin: bundle.origin().to_string(),
             description: bundle.manifest().description.clone(),
             default_sampling: bundle.default_sampling(),
+            averaging_sampling: bundle.tuned_sampling().for_samples(2),
         }
     }
 }
@@ -54,6 +57,8 @@ pub struct Report<'a> {
     pub sweep: Option<&'a Sweep>,
     /// The fast default chosen from the sweep.
     pub fast_default: Option<&'a FastDefault>,
+    /// The averaging schedule chosen from the sweep.
+    pub averaging_default: Option<&'a AveragingDefault>,
     /// The manifest the fast default was written to, if it was.
     pub defaults_written: Option<PathBuf>,
     /// The command that regenerates the report.
@@ -173,9 +178,12 @@ impl Report<'_> {
         }
         let _ = writeln!(
             md,
-            "Default schedule: {} steps, schedule end (final 1−α) {}.\n",
+            "Default schedule: {} steps, schedule end (final 1−α) {}; with several samples \
+             averaged: {} steps, schedule end {}.\n",
             m.default_sampling.steps,
-            number(m.default_sampling.schedule_end)
+            number(m.default_sampling.schedule_end),
+            m.averaging_sampling.steps,
+            number(m.averaging_sampling.schedule_end)
         );
         let _ = writeln!(
             md,
@@ -195,7 +203,7 @@ impl Report<'_> {
         });
         let _ = writeln!(
             md,
-            "The schedule grid of the paper's Appendix F on {} images ({crop}): steps {{{}}}, schedule end \
+            "A schedule sweep like the paper's Appendix F, on {} images ({crop}): steps {{{}}}, schedule end \
              {{{}}}, samples averaged {{{}}}: {} settings. One predictor pass per image and one \
              batch of {} samples per (image, schedule) serve every sample count.\n",
             sweep.images.len(),
@@ -233,9 +241,33 @@ impl Report<'_> {
                 );
             }
         }
+        let _ = writeln!(md, "\n### The averaging schedule\n");
+        match self.averaging_default {
+            Some(averaging) => {
+                let _ = writeln!(
+                    md,
+                    "Rule: {}.\n\nResult: **{}**.",
+                    averaging_default_rule(averaging.point.samples),
+                    averaging.summary()
+                );
+            }
+            None => {
+                let _ = writeln!(
+                    md,
+                    "Result: none: the grid has no setting with at most {} steps averaging the SA \
+                     row's sample count.",
+                    super::defaults::FAST_MAX_STEPS
+                );
+            }
+        }
         match &self.defaults_written {
             Some(path) => {
-                let _ = writeln!(md, "Written to `{}`.\n", path.display());
+                let what = if self.averaging_default.is_some() {
+                    "Both written"
+                } else {
+                    "Written"
+                };
+                let _ = writeln!(md, "{what} to `{}`.\n", path.display());
             }
             None => {
                 let _ = writeln!(

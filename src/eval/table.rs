@@ -2,13 +2,15 @@
 //! the model's default schedule and the average of several samples ("SA"); for a clip also the
 //! temporal error, with noise locked and, for one sample, noise drawn per frame.
 //!
-//! Per image: one predictor pass and one batch of the SA count with locked noise. Its first
-//! sample is the one-sample row (sample 0 of any batch is what a one-sample run gives), its mean
-//! the SA row, its spread the uncertainty map.
+//! Per image: one predictor pass and one batch of the SA count with locked noise at the
+//! averaging schedule: its mean is the SA row, its spread the uncertainty map. When the model's
+//! averaging schedule is its default schedule, the batch's first sample is the one-sample row
+//! (sample 0 of any batch is what a one-sample run gives); otherwise one more sample is drawn at
+//! the default schedule.
 
 use std::time::Instant;
 
-use super::{Evaluator, Pair, Progress, Scores};
+use super::{Evaluator, Pair, PredictedImage, Progress, SampleBatch, Scores};
 use crate::engine::Uncertainty;
 use crate::error::{Error, Result};
 use crate::frame::RgbFrame;
@@ -19,12 +21,16 @@ use crate::noise::{NoiseField, NoiseMode};
 /// The settings of the table's sampled rows.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct TableSettings {
-    /// Reverse steps of the default schedule.
+    /// Reverse steps of the default schedule (the one-sample rows).
     pub steps: u32,
     /// Its final 1−α.
     pub schedule_end: f64,
     /// Samples averaged in the SA row.
     pub averaged_samples: u32,
+    /// Reverse steps of the SA row's schedule (the model's averaging schedule).
+    pub averaged_steps: u32,
+    /// Its final 1−α.
+    pub averaged_schedule_end: f64,
     /// Noise seed.
     pub seed: u64,
 }
@@ -131,12 +137,40 @@ impl RowBuilder {
     }
 }
 
-fn schedule_words(settings: &TableSettings) -> String {
-    format!(
-        "{} steps, end {}",
-        settings.steps,
-        super::report::number(settings.schedule_end)
-    )
+fn schedule_words(steps: u32, schedule_end: f64) -> String {
+    format!("{steps} steps, end {}", super::report::number(schedule_end))
+}
+
+impl TableSettings {
+    /// Whether the SA row samples at the one-sample rows' schedule.
+    fn averages_the_default_schedule(&self) -> bool {
+        self.averaged_steps == self.steps && self.averaged_schedule_end == self.schedule_end
+    }
+
+    /// The one-sample output and the SA batch for one `predicted` image.
+    fn sample_and_batch<'p, P: Predict, D: Denoise>(
+        &self,
+        evaluator: &mut Evaluator<P, D>,
+        predicted: &'p PredictedImage,
+        noise: NoiseField,
+    ) -> Result<(RgbFrame, SampleBatch<'p>)> {
+        let sa = self.averaged_samples;
+        let batch = evaluator.sample(
+            predicted,
+            self.averaged_steps,
+            self.averaged_schedule_end,
+            sa,
+            noise,
+        )?;
+        let sample = if self.averages_the_default_schedule() {
+            batch.sample(0)?
+        } else {
+            evaluator
+                .sample(predicted, self.steps, self.schedule_end, 1, noise)?
+                .sample(0)?
+        };
+        Ok((sample, batch))
+    }
 }
 
 fn check_inputs(pairs: &[Pair], what: &'static str, settings: &TableSettings) -> Result<()> {
@@ -162,15 +196,16 @@ pub fn photo_table<P: Predict, D: Denoise>(
     progress: &mut dyn FnMut(&Progress),
 ) -> Result<(Table, Vec<Figure>)> {
     check_inputs(pairs, "photo pairs", settings)?;
-    let schedule = schedule_words(settings);
+    let schedule = schedule_words(settings.steps, settings.schedule_end);
+    let averaged = schedule_words(settings.averaged_steps, settings.averaged_schedule_end);
     let sa = settings.averaged_samples;
     let mut rows = [
         RowBuilder::new("Blurry input", "—", false),
         RowBuilder::new("Predictor only", "0 steps", false),
-        RowBuilder::new("One sample", schedule.clone(), false),
+        RowBuilder::new("One sample", schedule, false),
         RowBuilder::new(
             format!("SA ({sa} samples)"),
-            format!("{schedule}, mean of {sa}"),
+            format!("{averaged}, mean of {sa}"),
             false,
         ),
     ];
@@ -179,10 +214,8 @@ pub fn photo_table<P: Predict, D: Denoise>(
     let started = Instant::now();
     for (index, pair) in pairs.iter().enumerate() {
         let predicted = evaluator.predict(&pair.blurry)?;
-        let batch =
-            evaluator.sample(&predicted, settings.steps, settings.schedule_end, sa, noise)?;
+        let (sample, batch) = settings.sample_and_batch(evaluator, &predicted, noise)?;
         let estimate = predicted.estimate();
-        let sample = batch.sample(0)?;
         let average = batch.mean_of_first(sa as usize)?;
         if index < figures {
             shown.push(Figure {
@@ -218,7 +251,8 @@ pub fn clip_table<P: Predict, D: Denoise>(
     progress: &mut dyn FnMut(&Progress),
 ) -> Result<Table> {
     check_inputs(frames, "clip frames", settings)?;
-    let schedule = schedule_words(settings);
+    let schedule = schedule_words(settings.steps, settings.schedule_end);
+    let averaged = schedule_words(settings.averaged_steps, settings.averaged_schedule_end);
     let sa = settings.averaged_samples;
     let mut rows = [
         RowBuilder::new("Blurry input", "—", true),
@@ -226,7 +260,7 @@ pub fn clip_table<P: Predict, D: Denoise>(
         RowBuilder::new("One sample", format!("{schedule}, noise locked"), true),
         RowBuilder::new(
             format!("SA ({sa} samples)"),
-            format!("{schedule}, mean of {sa}, noise locked"),
+            format!("{averaged}, mean of {sa}, noise locked"),
             true,
         ),
         RowBuilder::new("One sample", format!("{schedule}, noise per frame"), true),
@@ -235,17 +269,22 @@ pub fn clip_table<P: Predict, D: Denoise>(
     let started = Instant::now();
     for (index, frame) in frames.iter().enumerate() {
         let predicted = evaluator.predict(&frame.blurry)?;
-        let (steps, end) = (settings.steps, settings.schedule_end);
-        let batch = evaluator.sample(&predicted, steps, end, sa, locked)?;
+        let (sample, batch) = settings.sample_and_batch(evaluator, &predicted, locked)?;
         let per_frame_noise =
             NoiseField::for_frame(settings.seed, NoiseMode::PerFrame, index as u64);
         let per_frame = evaluator
-            .sample(&predicted, steps, end, 1, per_frame_noise)?
+            .sample(
+                &predicted,
+                settings.steps,
+                settings.schedule_end,
+                1,
+                per_frame_noise,
+            )?
             .sample(0)?;
         let outputs = [
             frame.blurry.clone(),
             predicted.estimate(),
-            batch.sample(0)?,
+            sample,
             batch.mean_of_first(sa as usize)?,
             per_frame,
         ];

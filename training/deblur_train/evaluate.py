@@ -89,8 +89,11 @@ def mean_scores(rows: list[dict]) -> dict:
     return out
 
 
-def evaluate(bundle: Bundle, pairs, schedules: list[tuple[int, float]], n_samples: int, seed: int, keep: str | None = None):
-    """Returns (results, entropy, kept) where kept holds the outputs for image ``keep``."""
+def evaluate(bundle: Bundle, pairs, schedules: list[tuple[int, float]], n_samples: int, seed: int, keep: str | None = None,
+             sa_schedule: tuple[int, float] | None = None):
+    """Returns (results, entropy, kept) where kept holds the outputs for image ``keep``: one sample
+    at the first schedule, the mean of samples at ``sa_schedule`` (default: the first too)."""
+    sa_schedule = sa_schedule or schedules[0]
     res: dict[str, list[dict]] = {"blurry": [], "predictor": []}
     for st, end in schedules:
         res[f"sample {st}:{end:g}"] = []
@@ -118,7 +121,9 @@ def evaluate(bundle: Bundle, pairs, schedules: list[tuple[int, float]], n_sample
             sa = to_image(np.clip(samples, -1, 1).mean(axis=0)[:, :h, :w])
             res[f"SA-{n_samples} {st}:{end:g}"].append(scores(sa, sharp))
             if name == keep and (st, end) == schedules[0]:
-                kept["sample"], kept["sa"] = outs[0], sa
+                kept["sample"] = outs[0]
+            if name == keep and (st, end) == sa_schedule:
+                kept["sa"] = sa
     table = {k: mean_scores(v) for k, v in res.items()}
     per_image = {k: v for k, v in res.items()}
     entropy = {"residual_bits": M.entropy_bits(np.concatenate([r.ravel() for r in resid])),
@@ -199,7 +204,8 @@ def main(argv=None) -> None:
     ap.add_argument("bundle", type=Path)
     ap.add_argument("--heldout", type=Path, default=TRAINING_ROOT / "data" / "heldout")
     ap.add_argument("--schedule", action="append", type=parse_schedule,
-                    help="steps:schedule_end (repeatable); default: the bundle's default_sampling")
+                    help="steps:schedule_end (repeatable); default: the bundle's default_sampling and "
+                         "averaging_sampling")
     ap.add_argument("--samples", type=int, default=8)
     ap.add_argument("--seed", type=int, default=1234)
     ap.add_argument("--threads", type=int, default=2)
@@ -215,11 +221,15 @@ def main(argv=None) -> None:
     args = ap.parse_args(argv)
     bundle = Bundle(args.bundle, args.threads)
     schedules = args.schedule
+    tuned = {k: (int(v["steps"]), float(v["schedule_end"]))
+             for k in ("default_sampling", "averaging_sampling") if (v := bundle.manifest.get(k))}
     if not schedules:
-        ds = bundle.manifest.get("default_sampling")
-        if not ds:
+        if "default_sampling" not in tuned:
             ap.error("the bundle has no default_sampling: pass --schedule steps:end")
-        schedules = [(int(ds["steps"]), float(ds["schedule_end"]))]
+        schedules = list(dict.fromkeys(tuned.values()))
+    # The side-by-side's SA is the one `deblur image --samples N` gives, when it was evaluated.
+    sa_schedule = tuned.get("averaging_sampling")
+    sa_schedule = sa_schedule if sa_schedule in schedules else None
     pairs = load_pairs(args.heldout, args.limit, args.only)
     t0 = time.time()
     if args.probe:
@@ -231,7 +241,8 @@ def main(argv=None) -> None:
         if args.json:
             args.json.write_text(json.dumps({"bundle": str(args.bundle), "images": len(pairs), "probe": probe}, indent=1) + "\n")
         return
-    table, per_image, entropy, kept = evaluate(bundle, pairs, schedules, args.samples, args.seed, args.crop_of)
+    table, per_image, entropy, kept = evaluate(bundle, pairs, schedules, args.samples, args.seed, args.crop_of,
+                                               sa_schedule)
     print(f"{len(pairs)} held-out images, {time.time() - t0:.0f} s")
     print(markdown(table))
     print(f"pixel entropy: residual {entropy['residual_bits']:.2f} bits/dim, reference {entropy['reference_bits']:.2f} bits/dim")

@@ -28,7 +28,8 @@ def perturbed_tiny(seed: int) -> DeblurModel:
 @pytest.fixture(scope="module")
 def bundle(tmp_path_factory):
     m = perturbed_tiny(0)
-    out = export_bundle(m, tmp_path_factory.mktemp("bundle"), "tiny-test", "test", {"steps": 3, "schedule_end": 0.2})
+    out = export_bundle(m, tmp_path_factory.mktemp("bundle"), "tiny-test", "test",
+                        {"steps": 3, "schedule_end": 0.2, "averaging": {"steps": 1, "schedule_end": 0.99}})
     return m, out
 
 
@@ -64,6 +65,7 @@ def test_manifest(bundle):
         "noise_level": "sqrt_alpha_bar",
         "training_schedule": {"kind": "linear", "steps": 2000, "start": 1e-6, "end": 0.01},
         "default_sampling": {"steps": 3, "schedule_end": 0.2},
+        "averaging_sampling": {"steps": 1, "schedule_end": 0.99},
         "predictor": "predictor.onnx",
         "denoiser": "denoiser.onnx",
     }
@@ -131,3 +133,21 @@ def test_int8_predictor_is_close_and_keeps_the_bundle_interface(tmp_path):
     int8 = ort_session(out / "predictor.onnx").run(None, {"blurry": y})[0]
     assert int8.shape == full.shape
     assert np.abs(int8 - full).mean() < 0.02, f"mean |int8 - fp32| = {np.abs(int8 - full).mean():.4f}"
+
+
+def test_evaluate_defaults_to_both_tuned_schedules(bundle, tmp_path):
+    from PIL import Image
+
+    from deblur_train import evaluate
+
+    _, out = bundle
+    rng = np.random.default_rng(0)
+    for kind in ("blurry", "sharp"):
+        (tmp_path / kind).mkdir()
+        Image.fromarray((rng.random((160, 176, 3)) * 255).astype(np.uint8)).save(tmp_path / kind / "a.png")
+    report = tmp_path / "eval.json"
+    evaluate.main([str(out), "--heldout", str(tmp_path), "--samples", "2", "--threads", "1",
+                   "--json", str(report), "--image", str(tmp_path / "side.png"), "--crop-of", "a"])
+    table = json.loads(report.read_text())["table"]
+    assert set(table) == {"blurry", "predictor", "sample 3:0.2", "SA-2 3:0.2", "sample 1:0.99", "SA-2 1:0.99"}
+    assert (tmp_path / "side.png").exists()

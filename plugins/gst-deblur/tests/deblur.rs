@@ -277,6 +277,52 @@ fn properties_change_while_playing() {
 }
 
 #[test]
+fn samples_above_one_take_the_models_averaging_schedule() {
+    // The tiny fixture tuned for 4 steps to 0.5, plus an averaging schedule of 2 steps to 0.9.
+    let model = tempfile_dir().join("averaging-model");
+    std::fs::create_dir_all(&model).unwrap();
+    for name in ["deblur-model.json", "predictor.onnx", "denoiser.onnx"] {
+        std::fs::copy(fixture("tiny").join(name), model.join(name)).unwrap();
+    }
+    let manifest = model.join("deblur-model.json");
+    let edited = std::fs::read_to_string(&manifest).unwrap().replace(
+        "\"predictor\":",
+        "\"averaging_sampling\": {\"steps\": 2, \"schedule_end\": 0.9},\n  \"predictor\":",
+    );
+    std::fs::write(&manifest, edited).unwrap();
+    let size = 24 * 16 * 3;
+    let frame = |properties: &[(&str, glib::Value)]| {
+        let element = element(model.to_str().unwrap(), properties);
+        let mut h = Harness::with_element(&element, Some("sink"), Some("src"));
+        h.set_src_caps_str(&rgb_caps(24, 16));
+        h.play();
+        h.push(buffer(size, 0)).unwrap();
+        bytes(&h.pull().unwrap())
+    };
+    let samples = ("samples", 3u32.to_value());
+    let averaged = frame(std::slice::from_ref(&samples));
+    let explicit = [
+        samples.clone(),
+        ("steps", 2i32.to_value()),
+        ("schedule-end", 0.9f64.to_value()),
+    ];
+    assert_eq!(averaged, frame(&explicit));
+    let at_default = [
+        samples.clone(),
+        ("steps", 4i32.to_value()),
+        ("schedule-end", 0.5f64.to_value()),
+    ];
+    assert_ne!(averaged, frame(&at_default));
+    // One sample keeps the default schedule.
+    let default_explicit = [
+        ("steps", 4i32.to_value()),
+        ("schedule-end", 0.5f64.to_value()),
+    ];
+    assert_eq!(frame(&[]), frame(&default_explicit));
+    std::fs::remove_dir_all(&model).unwrap();
+}
+
+#[test]
 fn flush_in_mid_processing_drops_stale_frames_without_deadlock() {
     let size = 256 * 160 * 3;
     let mut h = harness(

@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 use clap::Args;
 use deblur::eval::report::{self, format_duration};
 use deblur::eval::{
-    self, Evaluator, FastDefault, ModelInfo, Pair, Progress, Report, SweepGrid, Table,
-    TableSettings,
+    self, AveragingDefault, Evaluator, FastDefault, ModelInfo, Pair, Progress, Report, SweepGrid,
+    Table, TableSettings,
 };
 use deblur::pipeline::available_cores;
 use deblur::{Error, ModelBundle, ModelSpec, Result, SessionOptions, Tiling};
@@ -74,7 +74,8 @@ pub struct EvalArgs {
     /// How the inputs were made (Markdown), for the report's "How this was made".
     #[arg(long, value_name = "TEXT")]
     note: Option<String>,
-    /// Write the fast default chosen from the sweep into the manifest of --model.
+    /// Write the fast default and the averaging schedule chosen from the sweep into the manifest
+    /// of --model.
     #[arg(long)]
     write_defaults: bool,
 }
@@ -118,18 +119,23 @@ pub fn run(args: &EvalArgs) -> Result<()> {
         Tiling::default(),
     );
     let tuned = bundle.default_sampling();
+    let averaging = bundle.tuned_sampling().for_samples(args.sa_samples.max(2));
     let settings = TableSettings {
         steps: tuned.steps,
         schedule_end: tuned.schedule_end,
         averaged_samples: args.sa_samples,
+        averaged_steps: averaging.steps,
+        averaged_schedule_end: averaging.schedule_end,
         seed: args.seed,
     };
     eprintln!(
-        "model {} ({}); default schedule {} steps, end {}",
+        "model {} ({}); default schedule {} steps, end {}; averaging {} steps, end {}",
         bundle.manifest().name,
         bundle.origin(),
         tuned.steps,
-        tuned.schedule_end
+        tuned.schedule_end,
+        averaging.steps,
+        averaging.schedule_end
     );
 
     let mut pairs: Vec<Pair> = Vec::new();
@@ -139,6 +145,7 @@ pub fn run(args: &EvalArgs) -> Result<()> {
     }
     let mut sweep = None;
     let mut fast_default: Option<FastDefault> = None;
+    let mut averaging_default: Option<AveragingDefault> = None;
     if args.no_sweep {
         eprintln!("sweep skipped (--no-sweep)");
     } else if pairs.is_empty() {
@@ -166,18 +173,30 @@ pub fn run(args: &EvalArgs) -> Result<()> {
                 eval::FAST_MAX_STEPS
             ),
         }
+        averaging_default = eval::choose_averaging_default(&result.points, args.sa_samples);
+        match &averaging_default {
+            Some(averaging) => println!("Averaging schedule: {}.", averaging.summary()),
+            None => println!(
+                "Averaging schedule: none (no setting with at most {} steps and {} samples).",
+                eval::FAST_MAX_STEPS,
+                args.sa_samples
+            ),
+        }
         sweep = Some(result);
     }
 
     // With --write-defaults the tables show the schedule that becomes the default.
-    let settings = match (&fast_default, args.write_defaults) {
-        (Some(fast), true) => TableSettings {
-            steps: fast.point.steps,
-            schedule_end: fast.point.schedule_end,
-            ..settings
-        },
-        _ => settings,
-    };
+    let mut settings = settings;
+    if args.write_defaults {
+        if let Some(fast) = &fast_default {
+            settings.steps = fast.point.steps;
+            settings.schedule_end = fast.point.schedule_end;
+        }
+        if let Some(averaging) = &averaging_default {
+            settings.averaged_steps = averaging.point.steps;
+            settings.averaged_schedule_end = averaging.point.schedule_end;
+        }
+    }
     let mut photos = None;
     let mut figures = Vec::new();
     if let (Some(blurry), Some(sharp)) = (&args.blurry, &args.sharp) {
@@ -225,6 +244,14 @@ pub fn run(args: &EvalArgs) -> Result<()> {
         };
         let path = eval::write_default_sampling(model, fast.point.steps, fast.point.schedule_end)?;
         println!("wrote default_sampling into {}", path.display());
+        if let Some(averaging) = &averaging_default {
+            eval::write_averaging_sampling(
+                model,
+                averaging.point.steps,
+                averaging.point.schedule_end,
+            )?;
+            println!("wrote averaging_sampling into {}", path.display());
+        }
         defaults_written = Some(path);
     }
 
@@ -241,6 +268,8 @@ pub fn run(args: &EvalArgs) -> Result<()> {
     if defaults_written.is_some() {
         model.default_sampling.steps = settings.steps;
         model.default_sampling.schedule_end = settings.schedule_end;
+        model.averaging_sampling.steps = settings.averaged_steps;
+        model.averaging_sampling.schedule_end = settings.averaged_schedule_end;
     }
     let report = Report {
         model,
@@ -249,6 +278,7 @@ pub fn run(args: &EvalArgs) -> Result<()> {
         clip: clip.as_ref().map(|(t, s)| (t, s.clone())),
         sweep: sweep.as_ref(),
         fast_default: fast_default.as_ref(),
+        averaging_default: averaging_default.as_ref(),
         defaults_written,
         command,
         invocation,

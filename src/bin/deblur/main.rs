@@ -78,7 +78,8 @@ struct SamplingArgs {
     /// Reverse diffusion steps; 0 gives the predictor's estimate alone. Default: the model's.
     #[arg(long)]
     steps: Option<u32>,
-    /// Samples to average (sample averaging: higher PSNR, less stochastic detail).
+    /// Samples to average (sample averaging: higher PSNR, less stochastic detail). Above 1, steps
+    /// and schedule end default to the model's averaging schedule.
     #[arg(long, default_value_t = 1)]
     samples: u32,
     /// Final 1−α of the inference schedule (linear from 1e-6). Default: the model's.
@@ -91,7 +92,7 @@ struct SamplingArgs {
 
 impl SamplingArgs {
     fn sampling(&self, bundle: &ModelBundle) -> SamplingParams {
-        let tuned = bundle.default_sampling();
+        let tuned = bundle.tuned_sampling().for_samples(self.samples);
         SamplingParams {
             steps: self.steps.unwrap_or(tuned.steps),
             schedule_end: self.schedule_end.unwrap_or(tuned.schedule_end),
@@ -223,7 +224,7 @@ fn run_image(args: &ImageArgs) -> Result<()> {
 fn run_info(args: &ModelArgs) -> Result<()> {
     let bundle = ModelBundle::load_or_default(args.model.as_deref())?;
     let m = bundle.manifest();
-    let tuned = bundle.default_sampling();
+    let tuned = bundle.tuned_sampling();
     println!("model:            {} ({})", m.name, bundle.origin());
     if !m.description.is_empty() {
         println!("                  {}", m.description);
@@ -243,7 +244,11 @@ fn run_info(args: &ModelArgs) -> Result<()> {
     );
     println!(
         "default sampling: {} steps, schedule end {}",
-        tuned.steps, tuned.schedule_end
+        tuned.single.steps, tuned.single.schedule_end
+    );
+    println!(
+        "averaging:        {} steps, schedule end {} (with --samples above 1)",
+        tuned.averaged.steps, tuned.averaged.schedule_end
     );
     let runtime = runtime::runtime()?;
     let available: Vec<String> = [deblur::Provider::Cpu, deblur::Provider::Cuda { device: 0 }]

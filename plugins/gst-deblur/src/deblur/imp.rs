@@ -25,6 +25,7 @@ use deblur::pipeline::{
 };
 use deblur::{
     FrameSettings, ModelBundle, OutputMode, RgbFrame, SamplingParams, SessionOptions, Tiling,
+    TunedSampling,
 };
 use gst::glib;
 use gst::prelude::*;
@@ -83,7 +84,8 @@ struct SrcContext {
 /// The model, loaded at NULL→READY.
 struct Loaded {
     spec: ModelSpec,
-    tuned: SamplingParams,
+    /// The model's schedules; which one applies follows the `samples` property per frame.
+    tuned: TunedSampling,
     /// The networks while no pipeline runs.
     networks: Option<(OnnxPredictor, OnnxDenoiser)>,
     frames_in_flight: usize,
@@ -415,14 +417,14 @@ impl Deblur {
                 device: settings.device_id,
             },
         };
-        let tuned = bundle.default_sampling();
+        let tuned = bundle.tuned_sampling();
         let (predictor_threads, refiner_threads) = match settings.threads {
             // Sessions keep their threads: the split follows the steps and samples set now.
             0 => {
                 let config = PipelineConfig::balanced(
                     &bundle,
                     provider,
-                    settings.steps_or(tuned.steps),
+                    settings.steps_or(tuned.for_samples(settings.samples).steps),
                     settings.samples,
                 )
                 .unwrap_or_else(|e| {
@@ -448,7 +450,10 @@ impl Deblur {
         )
         .expect("valid size");
         let warm_up = FrameSettings {
-            sampling: SamplingParams { steps: 1, ..tuned },
+            sampling: SamplingParams {
+                steps: 1,
+                ..tuned.for_samples(1)
+            },
             seed: 0,
             noise_mode: deblur::NoiseMode::Locked,
             extras: Default::default(),
@@ -717,7 +722,7 @@ impl Deblur {
         };
         let (sender, items) = (running.sender.clone(), running.items.clone());
         let loaded = state.loaded.as_ref().ok_or(gst::FlowError::Flushing)?;
-        let tuned = loaded.tuned;
+        let tuned = loaded.tuned.for_samples(settings.samples);
         let steps = settings.steps_or(tuned.steps);
         let Some(steps) = Self::qos_steps(&state, &settings, &buffer, steps) else {
             drop(state);
@@ -845,7 +850,10 @@ impl Deblur {
             return;
         }
         let mut state = lock(&self.state);
-        let tuned = state.loaded.as_ref().map_or(0, |l| l.tuned.steps);
+        let tuned = state
+            .loaded
+            .as_ref()
+            .map_or(0, |l| l.tuned.for_samples(settings.samples).steps);
         let steps = settings.steps_or(tuned);
         state.qos.observe(steps, proportion, diff, timestamp);
         gst::debug!(

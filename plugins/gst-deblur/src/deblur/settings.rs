@@ -85,7 +85,7 @@ impl Settings {
                     .build(),
                 glib::ParamSpecUInt::builder("samples")
                     .nick("Samples")
-                    .blurb("Samples averaged per frame (sample averaging: higher PSNR, less stochastic detail)")
+                    .blurb("Samples averaged per frame (sample averaging: higher PSNR, less stochastic detail); above 1, steps=-1 and schedule-end=-1 take the model's averaging schedule")
                     .minimum(1)
                     .maximum(deblur::SamplingParams::MAX_SAMPLES)
                     .default_value(DEFAULT_SAMPLES)

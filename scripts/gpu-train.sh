@@ -37,7 +37,12 @@ cd training
   --device "${DEVICE:-cuda}" --workers "${WORKERS:-$(($(nproc) - 1))}" --batch "${BATCH:-64}" \
   --lr "${LR:-2e-4}" --warmup 200 --cosine --lr-floor 0.1 --minutes "${MINUTES:-7}" --steps 10000000 \
   --aux-l1 "${AUX_L1:-1.0}" --noise-power "${NOISE_POWER:-1}" --log-every 100 --ckpt-minutes 2 \
-  --snapshot-every 10000000 2>&1 | tee "$out/train.out"
-"$py" -m deblur_train.weights "$run/last.pt" "$out/weights.pt"
-cp "$run/log.jsonl" "$out/log.jsonl"
-tail -n 1 "$out/log.jsonl"
+  --snapshot-every 10000000 2>&1 | tee "$out/train.out" || status=$?
+# A run that stops early (a non-finite loss, the time limit) still leaves its last checkpoint,
+# written every 2 minutes: bring that back too.
+if [ -f "$run/last.pt" ]; then
+  "$py" -m deblur_train.weights "$run/last.pt" "$out/weights.pt"
+  cp "$run/log.jsonl" "$out/log.jsonl"
+  tail -n 1 "$out/log.jsonl"
+fi
+exit "${status:-0}"

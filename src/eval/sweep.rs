@@ -29,6 +29,9 @@ impl SweepGrid {
     pub const PAPER_STEPS: [u32; 9] = [1, 2, 4, 10, 20, 50, 100, 200, 500];
     /// Schedule ends of Appendix F.
     pub const PAPER_ENDS: [f64; 6] = [0.01, 0.02, 0.05, 0.1, 0.2, 0.5];
+    /// The ends `deblur eval` sweeps by default: Appendix F's, plus 0.99 (one step from ᾱ of
+    /// about 0.01, nearly pure noise), where the mean of samples can score best.
+    pub const DEFAULT_ENDS: [f64; 7] = [0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 0.99];
     /// Sample counts averaged.
     pub const PAPER_SAMPLES: [u32; 5] = [1, 2, 4, 8, 16];
 

@@ -33,7 +33,7 @@ pub struct EvalArgs {
     #[arg(long, value_delimiter = ',', default_values_t = SweepGrid::PAPER_STEPS)]
     steps_grid: Vec<u32>,
     /// Sweep: schedule ends (final 1−α), a comma list.
-    #[arg(long, value_delimiter = ',', default_values_t = SweepGrid::PAPER_ENDS)]
+    #[arg(long, value_delimiter = ',', default_values_t = SweepGrid::DEFAULT_ENDS)]
     ends_grid: Vec<f64>,
     /// Sweep: sample counts averaged, a comma list (one batch of the largest serves all).
     #[arg(long, value_delimiter = ',', default_values_t = SweepGrid::PAPER_SAMPLES)]

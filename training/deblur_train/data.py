@@ -147,6 +147,10 @@ def _init_worker(sampler: CropSampler) -> None:
     # Ctrl-C goes to the whole process group: the training loop stops cleanly and ends the pool;
     # a worker killed mid-batch would leave that loop waiting for the batch forever.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # Pool.terminate ends workers with SIGTERM while it holds their task queue's lock; a handler
+    # inherited from the parent (train.py installs one) would keep them alive and the join waits
+    # forever.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def _worker_batch(n: int, seed: int, step: int) -> tuple[np.ndarray, np.ndarray]:

@@ -93,3 +93,19 @@ def test_worker_processes_make_the_same_batches_as_the_training_process():
 def test_batch_source_refuses_negative_workers():
     with pytest.raises(ValueError, match="got -1"):
         Dt.BatchSource(small_sampler(), 2, seed=0, workers=-1)
+
+
+def test_workers_die_on_sigterm_whatever_handler_the_trainer_installed():
+    # train.py installs a SIGTERM handler; Pool.terminate kills workers with SIGTERM while it
+    # holds their queue's lock, so a worker that inherited the handler would hang the join.
+    import signal
+
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: None)
+    try:
+        source = Dt.BatchSource(small_sampler(), 2, seed=0, workers=1)
+        assert source.pool.apply(signal.getsignal, (signal.SIGTERM,)) == signal.SIG_DFL
+        assert source.pool.apply(signal.getsignal, (signal.SIGINT,)) == signal.SIG_IGN
+        source.close()
+        assert source.pool is None
+    finally:
+        signal.signal(signal.SIGTERM, previous)

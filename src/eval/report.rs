@@ -10,7 +10,7 @@ use image::RgbImage;
 use super::defaults::{averaging_default_rule, fast_default_rule};
 use super::figures::{FIGURE_CROP, crops_strip, labelled_strip, pd_plot};
 use super::{AveragingDefault, FastDefault, Figure, Sweep, Table};
-use crate::bundle::ModelBundle;
+use crate::bundle::{DefaultSampling, ModelBundle};
 use crate::error::{Error, Result};
 use crate::render::{self, HEAT_MAP_FULL_SCALE};
 use crate::sampler::SamplingParams;
@@ -27,7 +27,7 @@ pub struct ModelInfo {
     /// The schedule it was tuned for.
     pub default_sampling: SamplingParams,
     /// The schedule it was tuned for with several samples averaged.
-    pub averaging_sampling: SamplingParams,
+    pub averaging_sampling: DefaultSampling,
 }
 
 impl From<&ModelBundle> for ModelInfo {
@@ -37,7 +37,7 @@ impl From<&ModelBundle> for ModelInfo {
             origin: bundle.origin().to_string(),
             description: bundle.manifest().description.clone(),
             default_sampling: bundle.default_sampling(),
-            averaging_sampling: bundle.tuned_sampling().for_samples(2),
+            averaging_sampling: bundle.tuned_sampling().averaged,
         }
     }
 }

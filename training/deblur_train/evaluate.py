@@ -19,12 +19,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from . import TRAINING_ROOT
 from . import metrics as M
 from .onnx_bundle import MANIFEST, ort_session
 from .sampling import refine
-from .schedule import InferenceSchedule
-
-TRAINING_ROOT = Path(__file__).resolve().parents[1]
+from .schedule import InferenceSchedule, parse_schedule
 
 
 def to_model(img: np.ndarray) -> np.ndarray:
@@ -58,11 +57,6 @@ class Bundle:
 
     def denoiser(self, z: np.ndarray, level: np.ndarray, y: np.ndarray) -> np.ndarray:
         return self.den.run(["epsilon"], {"noisy_residual": z, "noise_level": level, "blurry": y})[0]
-
-
-def parse_schedule(s: str) -> tuple[int, float]:
-    steps, end = s.split(":")
-    return int(steps), float(end)
 
 
 def load_pairs(root: Path, limit: int | None, only: list[str] | None = None) -> list[tuple[str, np.ndarray, np.ndarray]]:

@@ -204,7 +204,7 @@ def main(argv=None) -> None:
     ap.add_argument("--description", default="Predict-and-refine diffusion deblurring (Whang et al. 2022), small CPU config.")
     ap.add_argument("--steps", type=int, default=None, help="default_sampling.steps")
     ap.add_argument("--schedule-end", type=float, default=None, help="default_sampling.schedule_end")
-    ap.add_argument("--averaging", type=str, default=None, metavar="STEPS:END",
+    ap.add_argument("--averaging", type=schedule.parse_schedule, default=None, metavar="STEPS:END",
                     help="averaging_sampling: the schedule for several samples averaged (needs --steps)")
     ap.add_argument("--fp16-weights", action="store_true",
                     help="store weights as fp16 (half the size; compute stays float32)")
@@ -218,11 +218,8 @@ def main(argv=None) -> None:
     if args.averaging is not None:
         if sampling is None:
             ap.error("--averaging needs --steps and --schedule-end")
-        steps, _, end = args.averaging.partition(":")
-        try:
-            sampling["averaging"] = {"steps": int(steps), "schedule_end": float(end)}
-        except ValueError:
-            ap.error(f"--averaging is {args.averaging!r}: expected STEPS:END, for example 1:0.99")
+        steps, end = args.averaging
+        sampling["averaging"] = {"steps": steps, "schedule_end": end}
     export_bundle(model, args.out_dir, args.name, args.description, sampling, args.fp16_weights)
     m = model.pad_multiple
     err = check_parity(model, args.out_dir, h=3 * m, w=5 * m)

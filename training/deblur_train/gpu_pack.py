@@ -15,9 +15,9 @@ from pathlib import Path
 
 from PIL import Image
 
+from . import TRAINING_ROOT
 from .data import list_images
 
-TRAINING_ROOT = Path(__file__).resolve().parents[1]
 # A call carries 64 MiB; the repository's tracked files travel in it too.
 PACK_LIMIT = 48 * 2**20
 

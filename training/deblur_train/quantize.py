@@ -22,10 +22,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from . import TRAINING_ROOT
 from .evaluate import to_model
 from .onnx_bundle import MANIFEST
-
-TRAINING_ROOT = Path(__file__).resolve().parents[1]
 
 
 class PhotoReader:

@@ -85,3 +85,9 @@ class InferenceSchedule:
         ct = np.sqrt(a) * (1.0 - ab_prev) / (1.0 - ab)
         beta = (1.0 - ab_prev) / (1.0 - ab) * (1.0 - a)
         return float(c0), float(ct), float(beta)
+
+
+def parse_schedule(s: str) -> tuple[int, float]:
+    """``"STEPS:END"`` (an inference schedule on a command line) as (steps, schedule end)."""
+    steps, end = s.split(":")
+    return int(steps), float(end)

@@ -26,13 +26,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from . import TRAINING_ROOT
 from . import schedule
 from .configs import CONFIGS, ModelConfig
 from .data import BatchSource, CropConfig, CropSampler
 from .degrade import DegradeConfig
 from .models import DeblurModel, count_params
-
-TRAINING_ROOT = Path(__file__).resolve().parents[1]
 
 
 def eq6_loss(model: DeblurModel, y: torch.Tensor, x0: torch.Tensor, level: torch.Tensor, eps: torch.Tensor,

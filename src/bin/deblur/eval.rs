@@ -119,7 +119,7 @@ pub fn run(args: &EvalArgs) -> Result<()> {
         Tiling::default(),
     );
     let tuned = bundle.default_sampling();
-    let averaging = bundle.tuned_sampling().for_samples(args.sa_samples.max(2));
+    let averaging = bundle.tuned_sampling().averaged;
     let settings = TableSettings {
         steps: tuned.steps,
         schedule_end: tuned.schedule_end,

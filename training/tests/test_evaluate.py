@@ -1,8 +1,10 @@
-"""The level probe of evaluate.py on stand-in networks (numpy only)."""
+"""The level and blur probes of evaluate.py on stand-in networks (numpy only)."""
 
 import numpy as np
 
-from deblur_train.evaluate import probe_levels
+from scipy import ndimage
+
+from deblur_train.evaluate import blur_probe, probe_levels
 
 
 class StandIn:
@@ -48,3 +50,35 @@ def test_a_biased_denoiser_shows_in_the_zero_input_row():
     probe = probe_levels(StandIn(0.2), pairs(), [0.5], n_samples=2, seed=1)
     # r_hat(0) = -sqrt(0.5) * 0.2 / sqrt(0.5) = -0.2 everywhere: 25 gray levels off.
     assert probe["zero 0.5"] < probe["predictor"] - 1
+
+
+class Smoother(StandIn):
+    """predictor: a 3x3 box filter of the input, which can only lose detail."""
+
+    def predictor(self, y):
+        return ndimage.uniform_filter(y, size=(1, 1, 3, 3), mode="nearest")
+
+
+def textured(n=2, seed=3):
+    rng = np.random.default_rng(seed)
+    return [ndimage.zoom(rng.integers(0, 256, (36, 46, 3)).astype(np.float64), (2, 2, 1), order=1).clip(0, 255).astype(np.uint8)
+            for _ in range(n)]
+
+
+def test_blur_probe_measures_the_blur_and_a_predictor_that_returns_its_input_gains_nothing():
+    rows = blur_probe(StandIn(0.0), textured(), [2.0, 12.0], [0.0, 8.0], None, seed=5, size=(24, 32))
+    assert [(r["length"], r["sigma"]) for r in rows] == [(2.0, 0.0), (2.0, 8.0), (12.0, 0.0), (12.0, 8.0)]
+    by = {(r["length"], r["sigma"]): r for r in rows}
+    for r in rows:
+        assert abs(r["predictor"] - r["blurry"]) < 1e-9
+        assert "sample" not in r
+    # Longer shake and more noise both take the blurry window further from the sharp one.
+    assert by[12.0, 0.0]["blurry"] < by[2.0, 0.0]["blurry"] - 2
+    assert by[2.0, 8.0]["blurry"] < by[2.0, 0.0]["blurry"]
+
+
+def test_blur_probe_shows_a_smoothing_predictor_as_a_loss_and_samples_when_asked():
+    rows = blur_probe(Smoother(0.0), textured(), [2.0], [0.0], (1, 0.5), seed=5, size=(24, 32))
+    assert rows[0]["predictor"] < rows[0]["blurry"] - 1
+    # A denoiser that predicts no noise leaves the sample's noise in: below the predictor.
+    assert rows[0]["sample"] < rows[0]["predictor"]

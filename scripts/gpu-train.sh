@@ -9,7 +9,8 @@
 # Settings, by environment: MINUTES (training time, default 7: the call's limit is 10 minutes and
 # the machine's start counts against the session's 15), BATCH (64), LR (2e-4), AUX_L1 (1.0: the
 # predictor also learns from |g(y) - x| directly, see docs/training.md), NOISE_POWER (1), CONFIG
-# (small; with init.pt the run keeps init's networks), WORKERS (cores - 1), DEVICE (cuda).
+# (small; with init.pt the run keeps init's networks), WORKERS (cores - 1), DEVICE (cuda), BF16
+# (1: bfloat16 autocast, float32 weights; 0 for float32 throughout).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -31,13 +32,15 @@ nvidia-smi --query-gpu=name,memory.total --format=csv,noheader 2>/dev/null || ec
 
 init=()
 [ -f "$pack/init.pt" ] && init=(--init "$pack/init.pt")
+bf16=()
+[ "${BF16:-1}" = 1 ] && bf16=(--bf16)
 cd training
 # --steps is only a ceiling: with --minutes the cosine anneals to the end of the time given.
 "$py" -m deblur_train.train --run "$run" --config "${CONFIG:-small}" --data "$pack/data" ${init[@]+"${init[@]}"} \
   --device "${DEVICE:-cuda}" --workers "${WORKERS:-$(($(nproc) - 1))}" --batch "${BATCH:-64}" \
   --lr "${LR:-2e-4}" --warmup 200 --cosine --lr-floor 0.1 --minutes "${MINUTES:-7}" --steps 10000000 \
   --aux-l1 "${AUX_L1:-1.0}" --noise-power "${NOISE_POWER:-1}" --log-every 100 --ckpt-minutes 2 \
-  --snapshot-every 10000000 2>&1 | tee "$out/train.out" || status=$?
+  --snapshot-every 10000000 ${bf16[@]+"${bf16[@]}"} 2>&1 | tee "$out/train.out" || status=$?
 # A run that stops early (a non-finite loss, the time limit) still leaves its last checkpoint,
 # written every 2 minutes: bring that back too.
 if [ -f "$run/last.pt" ]; then

@@ -36,10 +36,12 @@ from .models import DeblurModel, count_params
 
 def eq6_loss(model: DeblurModel, y: torch.Tensor, x0: torch.Tensor, level: torch.Tensor, eps: torch.Tensor,
              aux_l1: float = 0.0) -> tuple[torch.Tensor, dict]:
-    x_init = model.predictor(y)
+    # float(): under bf16 autocast the networks' outputs are bfloat16; the residual and the loss
+    # stay float32.
+    x_init = model.predictor(y).float()
     lv = level.view(-1, 1, 1, 1)
     z = lv * (x0 - x_init) + torch.sqrt(1.0 - lv * lv) * eps
-    eps_hat = model.denoiser(z, level, y)
+    eps_hat = model.denoiser(z, level, y).float()
     loss = (eps - eps_hat).abs().mean()
     stats = {"eps_l1": float(loss.detach())}
     with torch.no_grad():
@@ -52,7 +54,7 @@ def eq6_loss(model: DeblurModel, y: torch.Tensor, x0: torch.Tensor, level: torch
 
 def predictor_loss(model: DeblurModel, y: torch.Tensor, x0: torch.Tensor) -> tuple[torch.Tensor, dict]:
     """L1 between g(y) and the sharp image: direct supervision of the predictor alone."""
-    loss = (model.predictor(y) - x0).abs().mean()
+    loss = (model.predictor(y).float() - x0).abs().mean()
     return loss, {"pred_l1": float(loss.detach())}
 
 
@@ -163,6 +165,9 @@ def parse_args(argv=None):
     ap.add_argument("--p-gopro", type=float, default=DegradeConfig.p_gopro)
     ap.add_argument("--noise-power", type=float, default=DegradeConfig.noise_power,
                     help="noise sigma = max * u**power: above 1 favours light noise (evaluation uses 1)")
+    ap.add_argument("--bf16", action="store_true",
+                    help="bfloat16 autocast in channels-last layout (weights, optimiser and EMA stay float32): "
+                         "about 2x the steps per second on a CPU with AVX512-BF16 or AMX, and on recent GPUs")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--device", default="auto", help="auto (cuda when available, else cpu), cpu, cuda or cuda:N")
     ap.add_argument("--workers", type=int, default=0,
@@ -188,6 +193,8 @@ def main(argv=None) -> None:
         # A run keeps the configuration it started with.
         cfg = ModelConfig.from_dict(torch.load(last, map_location="cpu", weights_only=False)["config"])
     model, ema, opt = build(args, cfg, device)
+    if args.bf16:
+        model.to(memory_format=torch.channels_last)
     rng = np.random.default_rng(args.seed)
     random.seed(args.seed)
     if last.exists():
@@ -237,13 +244,16 @@ def main(argv=None) -> None:
         y_np, x_np = batches.next()
         level = torch.from_numpy(schedule.sample_sqrt_alpha_bar(args.batch, rng).astype(np.float32)).to(device)
         y, x0 = torch.from_numpy(y_np).to(device), torch.from_numpy(x_np).to(device)
+        if args.bf16:
+            y, x0 = y.contiguous(memory_format=torch.channels_last), x0.contiguous(memory_format=torch.channels_last)
         eps = torch.randn_like(x0)
         for g in opt.param_groups:
             g["lr"] = lr_at(step, args, time.time() - t_start)
-        if args.predictor_only:
-            loss, stats = predictor_loss(model, y, x0)
-        else:
-            loss, stats = eq6_loss(model, y, x0, level, eps, args.aux_l1)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.bf16):
+            if args.predictor_only:
+                loss, stats = predictor_loss(model, y, x0)
+            else:
+                loss, stats = eq6_loss(model, y, x0, level, eps, args.aux_l1)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         gnorm = torch.nn.utils.clip_grad_norm_(model.parameters(), args.grad_clip)

@@ -116,6 +116,25 @@ def test_batch_workers_train_the_same_weights_as_the_training_process(tmp_path):
         torch.testing.assert_close(workers["ema"][name], v, msg=f"ema.{name} differs with --workers 2")
 
 
+def test_bf16_autocast_trains_close_to_but_not_exactly_like_float32(tmp_path):
+    import json
+
+    data = make_data(tmp_path / "data")
+    runs = {}
+    for name, extra in (("f32", ()), ("bf16", ("--bf16",))):
+        ck = run(tmp_path, tmp_path / name, 3, data, "--predictor-only", *extra)
+        losses = [json.loads(line)["loss"] for line in (tmp_path / name / "log.jsonl").read_text().splitlines()]
+        runs[name] = ck, losses
+    (f32, f32_losses), (bf16, bf16_losses) = runs["f32"], runs["bf16"]
+    assert len(bf16_losses) == 3
+    # Same weights and batches: the losses differ only by bfloat16 rounding (about 3 digits).
+    for a, b in zip(f32_losses, bf16_losses):
+        assert a != b, "--bf16 gave bit-identical losses: autocast was not on"
+        assert b == pytest.approx(a, rel=2e-2)
+    for name, v in bf16["model"].items():
+        assert v.dtype == torch.float32 and torch.isfinite(v).all(), name  # float32 master weights
+
+
 def test_with_minutes_the_cosine_ends_when_the_time_is_up():
     from deblur_train.train import lr_at, parse_args
 

@@ -76,6 +76,8 @@ def test_onnxruntime_matches_pytorch(bundle):
     # An odd-ish size that is a multiple of pad_multiple (16), batch of 2 with different levels.
     assert check_parity(model, out, h=3 * 16, w=7 * 16) < 1e-4
     assert check_parity(model, out, h=16, w=16, n=1, seed=3) < 1e-4
+    # An odd size, reflect-padded to the multiple and cropped back as the runtime does.
+    assert check_parity(model, out, h=45, w=77, n=1, seed=4) < 1e-4
 
 
 def test_batch_items_are_independent(bundle):

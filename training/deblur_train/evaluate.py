@@ -256,28 +256,25 @@ def main(argv=None) -> None:
                     help="noise sigmas in 8-bit levels for --blur-probe")
     args = ap.parse_args(argv)
     bundle = Bundle(args.bundle, args.threads)
-    schedules = args.schedule
     tuned = {k: (int(v["steps"]), float(v["schedule_end"]))
              for k in ("default_sampling", "averaging_sampling") if (v := bundle.manifest.get(k))}
-    if not schedules:
-        if "default_sampling" not in tuned:
-            ap.error("the bundle has no default_sampling: pass --schedule steps:end")
-        schedules = list(dict.fromkeys(tuned.values()))
-    # The side-by-side's SA is the one `deblur image --samples N` gives, when it was evaluated.
-    sa_schedule = tuned.get("averaging_sampling")
-    sa_schedule = sa_schedule if sa_schedule in schedules else None
     pairs = load_pairs(args.heldout, args.limit, args.only)
     t0 = time.time()
     if args.blur_probe:
+        # One sample at the first --schedule, else at the bundle's default (none without either).
+        sample_schedule = args.schedule[0] if args.schedule else tuned.get("default_sampling")
         rows = blur_probe(bundle, [p[2] for p in pairs], [float(v) for v in args.blur_probe.split(",")],
-                          [float(v) for v in args.probe_noise.split(",")], tuned.get("default_sampling"), args.seed)
+                          [float(v) for v in args.probe_noise.split(",")], sample_schedule, args.seed)
         print(f"{len(pairs)} held-out windows, {time.time() - t0:.0f} s")
-        print("| shake (px) | noise σ (/255) | blurry (dB) | predictor gain (dB) | one sample gain (dB) |\n|---:|---:|---:|---:|---:|")
+        at = f" at {sample_schedule[0]}:{sample_schedule[1]:g}" if sample_schedule else ""
+        print(f"| shake (px) | noise σ (/255) | blurry (dB) | predictor gain (dB) | one sample{at} gain (dB) |\n"
+              "|---:|---:|---:|---:|---:|")
         for r in rows:
             sample = f"{r['sample'] - r['blurry']:+.2f}" if "sample" in r else "-"
             print(f"| {r['length']:g} | {r['sigma']:g} | {r['blurry']:.2f} | {r['predictor'] - r['blurry']:+.2f} | {sample} |")
         if args.json:
-            args.json.write_text(json.dumps({"bundle": str(args.bundle), "images": len(pairs), "blur_probe": rows}, indent=1) + "\n")
+            args.json.write_text(json.dumps({"bundle": str(args.bundle), "images": len(pairs), "sample_schedule": sample_schedule,
+                                             "blur_probe": rows}, indent=1) + "\n")
         return
     if args.probe:
         probe = probe_levels(bundle, pairs, [float(a) for a in args.probe.split(",")], args.samples, args.seed)
@@ -288,6 +285,14 @@ def main(argv=None) -> None:
         if args.json:
             args.json.write_text(json.dumps({"bundle": str(args.bundle), "images": len(pairs), "probe": probe}, indent=1) + "\n")
         return
+    schedules = args.schedule
+    if not schedules:
+        if "default_sampling" not in tuned:
+            ap.error("the bundle has no default_sampling: pass --schedule steps:end")
+        schedules = list(dict.fromkeys(tuned.values()))
+    # The side-by-side's SA is the one `deblur image --samples N` gives, when it was evaluated.
+    sa_schedule = tuned.get("averaging_sampling")
+    sa_schedule = sa_schedule if sa_schedule in schedules else None
     table, per_image, entropy, kept = evaluate(bundle, pairs, schedules, args.samples, args.seed, args.crop_of,
                                                sa_schedule)
     print(f"{len(pairs)} held-out images, {time.time() - t0:.0f} s")

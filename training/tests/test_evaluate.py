@@ -1,9 +1,14 @@
-"""The level and blur probes of evaluate.py on stand-in networks (numpy only)."""
+"""The level and blur probes of evaluate.py on stand-in networks and the tiny ONNX fixture (no torch)."""
+
+import json
+from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from scipy import ndimage
 
+from deblur_train import evaluate
 from deblur_train.evaluate import blur_probe, probe_levels
 
 
@@ -82,3 +87,22 @@ def test_blur_probe_shows_a_smoothing_predictor_as_a_loss_and_samples_when_asked
     assert rows[0]["predictor"] < rows[0]["blurry"] - 1
     # A denoiser that predicts no noise leaves the sample's noise in: below the predictor.
     assert rows[0]["sample"] < rows[0]["predictor"]
+
+
+def test_blur_probe_command_on_an_onnx_bundle(tmp_path, capsys):
+    tiny = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "tiny"
+    for kind in ("blurry", "sharp"):
+        (tmp_path / kind).mkdir()
+    for i, img in enumerate(textured(2, seed=9)):
+        img = np.tile(img, (4, 4, 1))[:240, :300]  # room for a 192x256 window and the blur's margin
+        for kind in ("blurry", "sharp"):
+            Image.fromarray(img).save(tmp_path / kind / f"p{i}.png")
+    report = tmp_path / "probe.json"
+    evaluate.main([str(tiny), "--heldout", str(tmp_path), "--blur-probe", "3,9", "--probe-noise", "0",
+                   "--threads", "1", "--json", str(report)])
+    got = json.loads(report.read_text())
+    assert got["images"] == 2 and got["sample_schedule"] == [4, 0.5]  # the fixture's default_sampling
+    assert [(r["length"], r["sigma"]) for r in got["blur_probe"]] == [(3.0, 0.0), (9.0, 0.0)]
+    assert all({"blurry", "predictor", "sample"} <= set(r) for r in got["blur_probe"])
+    assert got["blur_probe"][1]["blurry"] < got["blur_probe"][0]["blurry"]
+    assert "one sample at 4:0.5 gain" in capsys.readouterr().out

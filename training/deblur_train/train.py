@@ -107,8 +107,39 @@ def build(args, cfg: ModelConfig, device: torch.device) -> tuple[DeblurModel, EM
     torch.manual_seed(args.seed)
     model = DeblurModel(cfg).to(device)
     ema = EMA(model, args.ema)
+    if args.bf16:
+        model.to(memory_format=torch.channels_last)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     return model, ema, opt
+
+
+def set_stage(model: DeblurModel, args) -> None:
+    """Freeze the network that --predictor-only or --freeze-predictor leaves out."""
+    if args.freeze_predictor and args.predictor_only:
+        raise SystemExit("--freeze-predictor and --predictor-only leave nothing to train: use one")
+    if args.predictor_only:
+        model.denoiser.requires_grad_(False)
+    if args.freeze_predictor:
+        # Without gradients the predictor costs one forward pass a step: ~3x the denoiser steps.
+        model.predictor.requires_grad_(False)
+
+
+def optimise(model: DeblurModel, opt: torch.optim.Optimizer, y: torch.Tensor, x0: torch.Tensor, level: torch.Tensor,
+             eps: torch.Tensor, args, step: int) -> dict:
+    """One optimiser step of the stage ``args`` select (bf16 autocast with --bf16, gradient
+    clipping); returns its stats with the loss and the gradient norm. The EMA is the caller's."""
+    with torch.autocast(y.device.type, dtype=torch.bfloat16, enabled=args.bf16):
+        if args.predictor_only:
+            loss, stats = predictor_loss(model, y, x0)
+        else:
+            loss, stats = eq6_loss(model, y, x0, level, eps, args.aux_l1)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    gnorm = torch.nn.utils.clip_grad_norm_(model.parameters(), args.grad_clip)
+    if not math.isfinite(loss.item()):
+        raise SystemExit(f"loss is {loss.item()} at step {step}: lower --lr (now {args.lr})")
+    opt.step()
+    return {**stats, "loss": float(loss.detach()), "grad_norm": float(gnorm)}
 
 
 def warm_start(model: DeblurModel, ema: EMA, checkpoint: Path, parts: tuple[str, ...]) -> None:
@@ -194,8 +225,6 @@ def main(argv=None) -> None:
         # A run keeps the configuration it started with.
         cfg = ModelConfig.from_dict(torch.load(last, map_location="cpu", weights_only=False)["config"])
     model, ema, opt = build(args, cfg, device)
-    if args.bf16:
-        model.to(memory_format=torch.channels_last)
     rng = np.random.default_rng(args.seed)
     random.seed(args.seed)
     if last.exists():
@@ -206,13 +235,7 @@ def main(argv=None) -> None:
             warm_start(model, ema, args.init, ("predictor", "denoiser"))
         elif args.init_predictor is not None:
             warm_start(model, ema, args.init_predictor, ("predictor",))
-    if args.freeze_predictor and args.predictor_only:
-        raise SystemExit("--freeze-predictor and --predictor-only leave nothing to train: use one")
-    if args.predictor_only:
-        model.denoiser.requires_grad_(False)
-    if args.freeze_predictor:
-        # Without gradients the predictor costs one forward pass a step: ~3x the denoiser steps.
-        model.predictor.requires_grad_(False)
+    set_stage(model, args)
     sampler = CropSampler.from_dir(
         args.data, crop=CropConfig(size=args.crop), deg=DegradeConfig(p_gopro=args.p_gopro, noise_power=args.noise_power)
     )
@@ -250,21 +273,9 @@ def main(argv=None) -> None:
         eps = torch.randn_like(x0)
         for g in opt.param_groups:
             g["lr"] = lr_at(step, args, time.time() - t_start)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.bf16):
-            if args.predictor_only:
-                loss, stats = predictor_loss(model, y, x0)
-            else:
-                loss, stats = eq6_loss(model, y, x0, level, eps, args.aux_l1)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        gnorm = torch.nn.utils.clip_grad_norm_(model.parameters(), args.grad_clip)
-        if not math.isfinite(loss.item()):
-            raise SystemExit(f"loss is {loss.item()} at step {step}: lower --lr (now {args.lr})")
-        opt.step()
+        stats = optimise(model, opt, y, x0, level, eps, args, step)
         ema.update(model, step)
         step += 1
-        stats["loss"] = float(loss.detach())
-        stats["grad_norm"] = float(gnorm)
         for k, v in stats.items():
             acc[k] = acc.get(k, 0.0) + v
         n_acc += 1

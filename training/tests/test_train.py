@@ -182,3 +182,14 @@ def test_gpu_pack_holds_jpeg_photos_and_the_start_weights(tmp_path):
     assert size == sum(f.stat().st_size for f in (tmp_path / "pack").rglob("*") if f.is_file())
     with pytest.raises(SystemExit, match="expected at most"):
         pack(data, tmp_path / "pack", None, limit=1000)
+
+
+def test_bench_train_times_every_stage_both_ways(capsys):
+    from deblur_train import bench_train
+
+    bench_train.main(["--config", "tiny", "--batch", "2", "--crop", "32", "--threads", "1", "--reps", "1"])
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| ") and "stage" not in line]
+    assert [r.split("|")[1].strip() for r in rows] == ["joint", "predictor-only", "freeze-predictor"]
+    for r in rows:
+        f32, bf16 = (float(c) for c in r.split("|")[2:4])
+        assert f32 > 0 and bf16 > 0

@@ -29,7 +29,7 @@ def time_stage(config: str, stage: str, bf16: bool, batch: int, crop: int, reps:
     train.set_stage(model, args)
     model.train()
     g = torch.Generator().manual_seed(0)
-    fmt = torch.channels_last if bf16 else torch.contiguous_format
+    fmt = train.memory_format(args)
     y = (torch.rand(batch, 3, crop, crop, generator=g) * 2 - 1).contiguous(memory_format=fmt)
     x0 = (y + 0.05 * torch.randn(batch, 3, crop, crop, generator=g)).contiguous(memory_format=fmt)
     eps = torch.randn_like(x0)

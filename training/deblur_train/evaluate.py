@@ -188,12 +188,12 @@ def blur_probe(bundle: Bundle, sharps: list[np.ndarray], lengths: list[float], s
     PSNR of the blurry window and of the predictor (and one sample at ``schedule``) against it."""
     h, w = size
     m = degrade.MARGIN
+    windows = [textured_crop(full, h, w, border=m) for full in sharps]
     rows = []
     for length in lengths:
         for sigma in sigmas:
             got: dict[str, list[float]] = {"blurry": [], "predictor": []}
-            for i, full in enumerate(sharps):
-                top, left = textured_crop(full, h, w, border=m)
+            for i, (full, (top, left)) in enumerate(zip(sharps, windows)):
                 src = full[top - m : top + h + m, left - m : left + w + m].astype(np.float32) / 255.0
                 kernel = degrade.camera_shake_kernel(np.random.default_rng([seed, i, int(length * 100)]), length=length)
                 noise_rng = np.random.default_rng([seed, i, int(length * 100), int(sigma * 100)])

@@ -191,7 +191,8 @@ def parse_args(argv=None):
     ap.add_argument("--grad-clip", type=float, default=1.0)
     ap.add_argument("--aux-l1", type=float, default=0.0, help="weight of an auxiliary |g(y) - x0| (paper: 0)")
     ap.add_argument("--init-predictor", type=Path, default=None,
-                    help="when starting a run, take the predictor from this checkpoint's EMA weights")
+                    help="when starting a run, take the predictor from this checkpoint's EMA weights "
+                         "(after --init, if both are given: a denoiser from one run, a predictor from another)")
     ap.add_argument("--init", type=Path, default=None,
                     help="when starting a run, take both networks from this checkpoint's EMA weights")
     ap.add_argument("--freeze-predictor", action="store_true",
@@ -237,7 +238,7 @@ def main(argv=None) -> None:
         step = 0
         if args.init is not None:
             warm_start(model, ema, args.init, ("predictor", "denoiser"))
-        elif args.init_predictor is not None:
+        if args.init_predictor is not None:
             warm_start(model, ema, args.init_predictor, ("predictor",))
     set_stage(model, args)
     sampler = CropSampler.from_dir(

@@ -85,6 +85,19 @@ def test_a_stage_trains_one_network_and_keeps_the_other(tmp_path, flag, frozen, 
     assert moved, f"no {trained[:-1]} weight changed with {flag}"
 
 
+def test_init_and_init_predictor_combine_a_denoiser_from_one_run_and_a_predictor_from_another(tmp_path):
+    data = make_data(tmp_path / "data")
+    one = run(tmp_path, tmp_path / "one", 2, data)
+    other = run(tmp_path, tmp_path / "other", 2, data, "--seed", "5")
+    both = run(tmp_path, tmp_path / "both", 0, data, "--init", str(tmp_path / "one" / "last.pt"),
+               "--init-predictor", str(tmp_path / "other" / "last.pt"))
+    for part in ("predictor.", "denoiser."):  # the two runs differ, so the test can tell them apart
+        assert any(not torch.equal(v, other["ema"][n]) for n, v in one["ema"].items() if n.startswith(part))
+    for name, v in both["ema"].items():
+        source = other if name.startswith("predictor.") else one
+        torch.testing.assert_close(v, source["ema"][name], msg=f"{name} not taken from the expected run")
+
+
 def test_ema_tracks_the_weights():
     m = torch.nn.Linear(2, 2)
     ema = T.EMA(m, 0.5)

@@ -4,7 +4,7 @@ The device machine has PyTorch, numpy, scipy and Pillow but no network, and one 
 most 64 MiB. The training photos (98 MB of PNG) go as JPEG at quality 95 without chroma
 subsampling (29 MB); the starting weights as fp16 EMA weights (11 MB for the small config).
 
-    python -m deblur_train.gpu_pack --init runs/small-v9-joint/last.pt    # writes ../.gpu-train
+    python -m deblur_train.gpu_pack --init runs/small-v11-joint/last.pt   # writes ../.gpu-train
 """
 
 from __future__ import annotations

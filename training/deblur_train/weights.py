@@ -5,7 +5,7 @@ small config). What ``export.py`` and ``train.py --init`` read is the configurat
 weights: this keeps those, in fp16 unless told otherwise (11 MB for the small config, under the
 16 MB a file brought back from the lent GPU may have).
 
-    python -m deblur_train.weights runs/small-v9-joint/last.pt small-v9-joint.pt
+    python -m deblur_train.weights runs/small-v11-joint/last.pt small-v11-joint.pt
 """
 
 from __future__ import annotations

@@ -266,13 +266,13 @@ def main(argv=None) -> None:
     acc: dict[str, float] = {}
     n_acc = 0
     t_log = time.time()
+    fmt = memory_format(args)  # the batches' layout, matching the model's (build())
     model.train()
     while step < args.steps and not stop["now"]:
         if args.minutes is not None and time.time() - t_start > args.minutes * 60:
             break
         y_np, x_np = batches.next()
         level = torch.from_numpy(schedule.sample_sqrt_alpha_bar(args.batch, rng).astype(np.float32)).to(device)
-        fmt = memory_format(args)
         y = torch.from_numpy(y_np).to(device).contiguous(memory_format=fmt)
         x0 = torch.from_numpy(x_np).to(device).contiguous(memory_format=fmt)
         eps = torch.randn_like(x0)

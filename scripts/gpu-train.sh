@@ -12,6 +12,8 @@
 # (0.3: the share of GoPro-style blur; NOISE_POWER=8 P_GOPRO=0: pred-clean's nearly clean shake), CONFIG
 # (small; with init.pt the run keeps init's networks), WORKERS (cores - 1), DEVICE (cuda), BF16
 # (1: bfloat16 autocast, float32 weights; 0 for float32 throughout).
+# A second call while the machine is still warm (30 s) finds $RUN and resumes it, optimiser and
+# step count included; init.pt is then ignored.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD

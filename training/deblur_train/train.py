@@ -271,7 +271,10 @@ def main(argv=None) -> None:
     while step < args.steps and not stop["now"]:
         if args.minutes is not None and time.time() - t_start > args.minutes * 60:
             break
+        t_batch = time.time()
         y_np, x_np = batches.next()
+        # Waiting here means the batch workers, not the device, set the pace (logged per step).
+        batch_wait = time.time() - t_batch
         level = torch.from_numpy(schedule.sample_sqrt_alpha_bar(args.batch, rng).astype(np.float32)).to(device)
         y = torch.from_numpy(y_np).to(device).contiguous(memory_format=fmt)
         x0 = torch.from_numpy(x_np).to(device).contiguous(memory_format=fmt)
@@ -281,7 +284,7 @@ def main(argv=None) -> None:
         stats = optimise(model, opt, y, x0, level, eps, args, step)
         ema.update(model, step)
         step += 1
-        for k, v in stats.items():
+        for k, v in {**stats, "batch_wait_s": batch_wait}.items():
             acc[k] = acc.get(k, 0.0) + v
         n_acc += 1
         if step % args.log_every == 0:

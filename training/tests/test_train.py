@@ -135,7 +135,6 @@ def test_batch_workers_train_the_same_weights_as_the_training_process(tmp_path):
 
 
 def test_bf16_autocast_trains_close_to_but_not_exactly_like_float32(tmp_path):
-
     data = make_data(tmp_path / "data")
     runs = {}
     for name, extra in (("f32", ()), ("bf16", ("--bf16",))):

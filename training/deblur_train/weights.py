@@ -5,7 +5,11 @@ small config). What ``export.py`` and ``train.py --init`` read is the configurat
 weights: this keeps those, in fp16 unless told otherwise (11 MB for the small config, under the
 16 MB a file brought back from the lent GPU may have).
 
+An exported bundle holds the same weights, by the same names, as ONNX initializers: read back,
+they restart training from a committed model when the run folder that made it is gone.
+
     python -m deblur_train.weights runs/small-v11-joint/last.pt small-v11-joint.pt
+    python -m deblur_train.weights ../models/default default.pt --config small
 """
 
 from __future__ import annotations
@@ -13,8 +17,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+import numpy as np
 import torch
 
+from .configs import CONFIGS, ModelConfig
 
 def slim(checkpoint: Path, out: Path, fp16: bool = True) -> int:
     """Write {"config", "step", "ema"} of ``checkpoint`` to ``out``; returns the file's size in bytes."""
@@ -29,13 +35,60 @@ def slim(checkpoint: Path, out: Path, fp16: bool = True) -> int:
     return out.stat().st_size
 
 
+def from_bundle(bundle: Path, config: ModelConfig) -> dict[str, torch.Tensor]:
+    """The float32 weights of ``config``'s DeblurModel, read from the initializers of ``bundle``'s
+    predictor.onnx and denoiser.onnx (fp16-stored ones too). Every parameter must be there with
+    its shape; buffers the exporter folded away are rebuilt from ``config``."""
+    import onnx
+    from onnx import numpy_helper
+
+    from .models import DeblurModel
+
+    state = DeblurModel(config).state_dict()
+    params = {name for name, _ in DeblurModel(config).named_parameters()}
+    found: dict[str, torch.Tensor] = {}
+    for net in ("predictor", "denoiser"):
+        path = Path(bundle) / f"{net}.onnx"
+        if not path.is_file():
+            raise FileNotFoundError(f"{path} not found: expected a bundle directory with {net}.onnx")
+        for init in onnx.load(str(path)).graph.initializer:
+            key = f"{net}.{init.name.removesuffix('__fp16')}"
+            if key not in state:
+                continue
+            value = torch.from_numpy(numpy_helper.to_array(init).astype(np.float32))
+            if value.shape != state[key].shape:
+                raise ValueError(f"{path}: {init.name} has shape {tuple(value.shape)}, config "
+                                 f"{config.name!r} expects {tuple(state[key].shape)}")
+            found[key] = value
+    missing = sorted(params - found.keys())
+    if missing:
+        raise ValueError(f"{bundle} lacks {len(missing)} of the {len(params)} parameters of config "
+                         f"{config.name!r} (first: {missing[0]}): is it a bundle of that config?")
+    state.update(found)
+    return state
+
+
+def slim_from_bundle(bundle: Path, config: ModelConfig, out: Path, fp16: bool = True) -> int:
+    """Write {"config", "step": None, "ema"} read from ``bundle``; returns the file's size in bytes."""
+    dtype = torch.float16 if fp16 else torch.float32
+    ema = {k: v.to(dtype) if v.is_floating_point() else v for k, v in from_bundle(bundle, config).items()}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"config": config.to_dict(), "step": None, "ema": ema}, out)
+    return out.stat().st_size
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("checkpoint", type=Path)
+    ap.add_argument("source", type=Path, help="a checkpoint (last.pt), or an exported bundle directory")
     ap.add_argument("out", type=Path)
+    ap.add_argument("--config", choices=sorted(CONFIGS), default="small",
+                    help="network config of a bundle (bundles do not record it; default small)")
     ap.add_argument("--fp32", action="store_true", help="keep float32 weights (twice the size)")
     args = ap.parse_args(argv)
-    size = slim(args.checkpoint, args.out, fp16=not args.fp32)
+    if args.source.is_dir():
+        size = slim_from_bundle(args.source, CONFIGS[args.config], args.out, fp16=not args.fp32)
+    else:
+        size = slim(args.source, args.out, fp16=not args.fp32)
     print(f"wrote {args.out}: {size / 2**20:.1f} MiB")
 
 

@@ -153,3 +153,31 @@ def test_evaluate_defaults_to_both_tuned_schedules(bundle, tmp_path):
     table = json.loads(report.read_text())["table"]
     assert set(table) == {"blurry", "predictor", "sample 3:0.2", "SA-2 3:0.2", "sample 1:0.99", "SA-2 1:0.99"}
     assert (tmp_path / "side.png").exists()
+
+
+@pytest.mark.parametrize("fp16_weights", [False, True])
+def test_weights_read_back_from_a_bundle_restore_the_model(tmp_path, fp16_weights):
+    from deblur_train.weights import from_bundle, slim_from_bundle
+
+    m = perturbed_tiny(3)
+    out = export_bundle(m, tmp_path / "b", "t", "t", None, fp16_weights=fp16_weights)
+    state = from_bundle(out, TINY)
+    for key, value in m.state_dict().items():
+        assert torch.equal(state[key], value), f"{key} differs after the round trip"
+    # The slim file is what train --init and export read: the restored model exports the same graphs.
+    slim_from_bundle(out, TINY, tmp_path / "w.pt", fp16=False)
+    ck = torch.load(tmp_path / "w.pt", weights_only=False)
+    restored = DeblurModel(TINY).eval()
+    restored.load_state_dict(ck["ema"])
+    assert check_parity(restored, out, h=45, w=77) < 1e-4
+
+
+def test_weights_from_a_bundle_of_another_config_are_refused(tmp_path):
+    from deblur_train.configs import SMALL
+    from deblur_train.weights import from_bundle
+
+    out = export_bundle(perturbed_tiny(4), tmp_path / "b", "t", "t", None)
+    with pytest.raises(ValueError, match="has shape .* config 'small' expects"):
+        from_bundle(out, SMALL)
+    with pytest.raises(FileNotFoundError, match="expected a bundle directory"):
+        from_bundle(tmp_path, TINY)

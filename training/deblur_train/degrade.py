@@ -39,6 +39,9 @@ class DegradeConfig:
     # sigma = max_noise * u ** noise_power, u uniform: 1 is uniform (evaluation); larger values
     # favour light noise, so that more of a training batch carries a learnable deblurring signal.
     noise_power: float = 1.0
+    # Camera-shake length = max_length * u ** length_power: 1 is uniform (evaluation); larger
+    # values favour short blur, whose small residuals otherwise weigh little in the loss.
+    length_power: float = 1.0
     p_gopro: float = 0.3  # probability of GoPro-style blur instead of a camera-shake kernel
     gopro_frames: tuple[int, int] = (7, 15)
     gopro_max_shift: float = 12.0  # pixels, end to end along the path
@@ -113,7 +116,7 @@ def centroid(k: np.ndarray) -> tuple[float, float]:
 def camera_shake_kernel(rng: np.random.Generator, cfg: DegradeConfig = DegradeConfig(), length: float | None = None) -> np.ndarray:
     """A normalised motion-blur kernel with odd size <= cfg.max_kernel (float32)."""
     if length is None:
-        length = cfg.max_length * rng.random()
+        length = cfg.max_length * rng.random() ** cfg.length_power
     size = cfg.max_kernel
     if length < 0.5:
         return np.ones((1, 1), np.float32)

@@ -202,6 +202,8 @@ def parse_args(argv=None):
     ap.add_argument("--p-gopro", type=float, default=DegradeConfig.p_gopro)
     ap.add_argument("--noise-power", type=float, default=DegradeConfig.noise_power,
                     help="noise sigma = max * u**power: above 1 favours light noise (evaluation uses 1)")
+    ap.add_argument("--length-power", type=float, default=DegradeConfig.length_power,
+                    help="camera-shake length = max * u**power: above 1 favours short blur (evaluation uses 1)")
     ap.add_argument("--bf16", action="store_true",
                     help="bfloat16 autocast in channels-last layout (weights, optimiser and EMA stay float32): "
                          "about 2x the steps per second on a CPU with AVX512-BF16 or AMX, and on recent GPUs")
@@ -256,7 +258,8 @@ def main(argv=None) -> None:
             warm_start(model, ema, args.init_predictor, ("predictor",))
     set_stage(model, args)
     sampler = CropSampler.from_dir(
-        args.data, crop=CropConfig(size=args.crop), deg=DegradeConfig(p_gopro=args.p_gopro, noise_power=args.noise_power)
+        args.data, crop=CropConfig(size=args.crop), deg=DegradeConfig(p_gopro=args.p_gopro, noise_power=args.noise_power,
+                                                                  length_power=args.length_power)
     )
     batches = BatchSource(sampler, args.batch, args.seed, start_step=step, workers=args.workers)
     argd = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}

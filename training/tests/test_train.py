@@ -228,3 +228,32 @@ def test_bench_train_times_every_stage_both_ways(capsys):
     for r in rows:
         f32, bf16 = (float(c) for c in r.split("|")[2:4])
         assert f32 > 0 and bf16 > 0
+
+
+def test_gpu_train_script_runs_end_to_end_on_the_cpu(tmp_path):
+    """scripts/gpu-train.sh, the one call a lent GPU gets, run here on the CPU with the tiny
+    config: it must train from the pack, pass its settings through and bring back the weights."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from deblur_train.gpu_pack import pack
+
+    root = Path(__file__).resolve().parents[2]
+    data = make_data(tmp_path / "data")
+    pack(data, tmp_path / "pack", None)
+    out, run_dir = tmp_path / "out", tmp_path / "run"
+    env = dict(os.environ, OUT=str(out), PACK=str(tmp_path / "pack"), RUN=str(run_dir), PY=sys.executable,
+               DEVICE="cpu", BF16="0", CONFIG="tiny", MINUTES="0.1", WORKERS="1", BATCH="2", LENGTH_POWER="2",
+               NOISE_POWER="8", P_GOPRO="0.1", OMP_NUM_THREADS="1")
+    done = subprocess.run(["bash", str(root / "scripts" / "gpu-train.sh")], env=env, capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "saved" in (out / "train.out").read_text()
+    args = torch.load(run_dir / "last.pt", weights_only=False)["args"]
+    assert (args["device"], args["config"], args["batch"]) == ("cpu", "tiny", 2)
+    assert (args["length_power"], args["noise_power"], args["p_gopro"], args["bf16"]) == (2.0, 8.0, 0.1, False)
+    weights = torch.load(out / "weights.pt", weights_only=False)
+    assert weights["config"]["name"] == "tiny"
+    assert all(v.dtype == torch.float16 and torch.isfinite(v).all() for v in weights["ema"].values() if v.is_floating_point())

@@ -77,6 +77,9 @@ def test_blur_probe_measures_the_blur_and_a_predictor_that_returns_its_input_gai
     for r in rows:
         assert abs(r["predictor"] - r["blurry"]) < 1e-9
         assert "sample" not in r
+    # The unsharp-mask baseline sharpens mild noise-free blur back, and amplifies noise.
+    assert by[2.0, 0.0]["unsharp"] > by[2.0, 0.0]["blurry"] + 0.5
+    assert by[2.0, 8.0]["unsharp"] < by[2.0, 8.0]["blurry"] + 0.5
     # Longer shake and more noise both take the blurry window further from the sharp one.
     assert by[12.0, 0.0]["blurry"] < by[2.0, 0.0]["blurry"] - 2
     assert by[2.0, 8.0]["blurry"] < by[2.0, 0.0]["blurry"]
@@ -103,6 +106,17 @@ def test_blur_probe_command_on_an_onnx_bundle(tmp_path, capsys):
     got = json.loads(report.read_text())
     assert got["images"] == 2 and got["sample_schedule"] == [4, 0.5]  # the fixture's default_sampling
     assert [(r["length"], r["sigma"]) for r in got["blur_probe"]] == [(3.0, 0.0), (9.0, 0.0)]
-    assert all({"blurry", "predictor", "sample"} <= set(r) for r in got["blur_probe"])
+    assert all({"blurry", "unsharp", "predictor", "sample"} <= set(r) for r in got["blur_probe"])
     assert got["blur_probe"][1]["blurry"] < got["blur_probe"][0]["blurry"]
     assert "one sample at 4:0.5 gain" in capsys.readouterr().out
+
+
+def test_unsharp_mask_leaves_flat_images_alone_and_undoes_some_gaussian_blur():
+    from deblur_train import metrics as M
+    from deblur_train.evaluate import unsharp_mask
+
+    flat = np.full((20, 30, 3), 117, np.uint8)
+    assert np.array_equal(unsharp_mask(flat), flat)
+    sharp = textured(1, seed=4)[0]
+    soft = ndimage.gaussian_filter(sharp.astype(np.float64), (1, 1, 0)).round().astype(np.uint8)
+    assert M.psnr(unsharp_mask(soft), sharp) > M.psnr(soft, sharp) + 0.5

@@ -22,17 +22,22 @@ import torch
 
 from .configs import CONFIGS, ModelConfig
 
+
+def _save(config: dict, step: int | None, ema: dict[str, torch.Tensor], out: Path, fp16: bool) -> int:
+    dtype = torch.float16 if fp16 else torch.float32
+    ema = {k: v.to(dtype) if v.is_floating_point() else v for k, v in ema.items()}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"config": config, "step": step, "ema": ema}, out)
+    return out.stat().st_size
+
+
 def slim(checkpoint: Path, out: Path, fp16: bool = True) -> int:
     """Write {"config", "step", "ema"} of ``checkpoint`` to ``out``; returns the file's size in bytes."""
     ck = torch.load(checkpoint, map_location="cpu", weights_only=False)
     missing = [k for k in ("config", "ema") if k not in ck]
     if missing:
         raise ValueError(f"{checkpoint} has no {' or '.join(missing)}: expected a checkpoint written by deblur_train.train")
-    dtype = torch.float16 if fp16 else torch.float32
-    ema = {k: v.to(dtype) if v.is_floating_point() else v for k, v in ck["ema"].items()}
-    out.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"config": ck["config"], "step": ck.get("step"), "ema": ema}, out)
-    return out.stat().st_size
+    return _save(ck["config"], ck.get("step"), ck["ema"], out, fp16)
 
 
 def from_bundle(bundle: Path, config: ModelConfig) -> dict[str, torch.Tensor]:
@@ -44,8 +49,9 @@ def from_bundle(bundle: Path, config: ModelConfig) -> dict[str, torch.Tensor]:
 
     from .models import DeblurModel
 
-    state = DeblurModel(config).state_dict()
-    params = {name for name, _ in DeblurModel(config).named_parameters()}
+    model = DeblurModel(config)
+    state = model.state_dict()
+    params = {name for name, _ in model.named_parameters()}
     found: dict[str, torch.Tensor] = {}
     for net in ("predictor", "denoiser"):
         path = Path(bundle) / f"{net}.onnx"
@@ -70,11 +76,7 @@ def from_bundle(bundle: Path, config: ModelConfig) -> dict[str, torch.Tensor]:
 
 def slim_from_bundle(bundle: Path, config: ModelConfig, out: Path, fp16: bool = True) -> int:
     """Write {"config", "step": None, "ema"} read from ``bundle``; returns the file's size in bytes."""
-    dtype = torch.float16 if fp16 else torch.float32
-    ema = {k: v.to(dtype) if v.is_floating_point() else v for k, v in from_bundle(bundle, config).items()}
-    out.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"config": config.to_dict(), "step": None, "ema": ema}, out)
-    return out.stat().st_size
+    return _save(config.to_dict(), None, from_bundle(bundle, config), out, fp16)
 
 
 def main(argv=None) -> None:

@@ -87,10 +87,13 @@ def main(argv=None) -> None:
                     help="network config of a bundle (bundles do not record it; default small)")
     ap.add_argument("--fp32", action="store_true", help="keep float32 weights (twice the size)")
     args = ap.parse_args(argv)
-    if args.source.is_dir():
-        size = slim_from_bundle(args.source, CONFIGS[args.config], args.out, fp16=not args.fp32)
-    else:
-        size = slim(args.source, args.out, fp16=not args.fp32)
+    try:
+        if args.source.is_dir():
+            size = slim_from_bundle(args.source, CONFIGS[args.config], args.out, fp16=not args.fp32)
+        else:
+            size = slim(args.source, args.out, fp16=not args.fp32)
+    except (ValueError, FileNotFoundError) as e:
+        raise SystemExit(f"error: {e}") from None
     print(f"wrote {args.out}: {size / 2**20:.1f} MiB")
 
 

@@ -181,3 +181,8 @@ def test_weights_from_a_bundle_of_another_config_are_refused(tmp_path):
         from_bundle(out, SMALL)
     with pytest.raises(FileNotFoundError, match="expected a bundle directory"):
         from_bundle(tmp_path, TINY)
+    # The command says so in one line, not a traceback.
+    from deblur_train.weights import main
+
+    with pytest.raises(SystemExit, match="^error: .*config 'small' expects"):
+        main([str(out), str(tmp_path / "w.pt"), "--config", "small"])

@@ -16,6 +16,8 @@ from . import schedule
 from .onnx_bundle import MANIFEST, ort_session
 
 OPSET = 17
+# Name suffix of an initializer stored as fp16 behind a Cast (see _store_weights_fp16).
+FP16_SUFFIX = "__fp16"
 
 
 def _onnx_export(*args, **kwargs) -> None:
@@ -84,7 +86,7 @@ def _store_weights_fp16(path: Path, min_size: int = 16) -> None:
         if a.size < min_size:
             kept.append(init)
             continue
-        half = numpy_helper.from_array(a.astype(np.float16), init.name + "__fp16")
+        half = numpy_helper.from_array(a.astype(np.float16), init.name + FP16_SUFFIX)
         kept.append(half)
         casts.append(helper.make_node("Cast", [half.name], [init.name], to=TensorProto.FLOAT,
                                       name=init.name + "__to_float"))

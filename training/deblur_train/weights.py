@@ -47,6 +47,7 @@ def from_bundle(bundle: Path, config: ModelConfig) -> dict[str, torch.Tensor]:
     import onnx
     from onnx import numpy_helper
 
+    from .export import FP16_SUFFIX
     from .models import DeblurModel
 
     model = DeblurModel(config)
@@ -58,7 +59,7 @@ def from_bundle(bundle: Path, config: ModelConfig) -> dict[str, torch.Tensor]:
         if not path.is_file():
             raise FileNotFoundError(f"{path} not found: expected a bundle directory with {net}.onnx")
         for init in onnx.load(str(path)).graph.initializer:
-            key = f"{net}.{init.name.removesuffix('__fp16')}"
+            key = f"{net}.{init.name.removesuffix(FP16_SUFFIX)}"
             if key not in state:
                 continue
             value = torch.from_numpy(numpy_helper.to_array(init).astype(np.float32))

@@ -181,7 +181,8 @@ def test_length_power_favours_short_shake_and_power_one_is_the_uniform_draw():
         rng = np.random.default_rng(11)
         return [D.camera_shake_kernel(rng, cfg) for _ in range(n)]
 
-    default, same, short = kernels(D.DegradeConfig()), kernels(D.DegradeConfig(length_power=1.0)), kernels(D.DegradeConfig(length_power=3.0))
+    default = kernels(D.DegradeConfig())
+    same, short = kernels(D.DegradeConfig(length_power=1.0)), kernels(D.DegradeConfig(length_power=3.0))
     assert all(np.array_equal(a, b) for a, b in zip(default, same)), "power 1 must leave the draws as they were"
     size = lambda ks: np.array([k.shape[0] for k in ks])  # noqa: E731
     # E[u^3] = 1/4 of the longest shake against 1/2: kernels shrink, and more are a near-delta.

@@ -193,6 +193,26 @@ def unsharp_mask(img: np.ndarray, sigma: float = UNSHARP_SIGMA, amount: float = 
     return np.clip(out, 0, 255).round().astype(np.uint8)
 
 
+# The blur probe's oracle: Wiener deconvolution with the true kernel, at the best noise-to-signal
+# ratio of this grid for each row. No blind method knows the kernel; the column bounds how much of
+# the blur a linear filter could give back, so the predictor's gain can be read against it.
+WIENER_NSRS = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1, 3e-1)
+
+
+def wiener_deconvolve(img: np.ndarray, kernel: np.ndarray, nsr: float) -> np.ndarray:
+    """uint8 H x W x 3 deconvolved by a known odd square kernel with a Wiener filter of constant
+    noise-to-signal ratio ``nsr``; reflect padding by the kernel's size keeps the FFT's circular
+    wrap from carrying one edge into the other."""
+    pad = kernel.shape[0]
+    x = np.pad(img.astype(np.float64) / 255.0, ((pad, pad), (pad, pad), (0, 0)), mode="reflect")
+    otf = np.zeros(x.shape[:2])
+    otf[: kernel.shape[0], : kernel.shape[1]] = kernel
+    otf = np.fft.fft2(np.roll(otf, (-(kernel.shape[0] // 2), -(kernel.shape[1] // 2)), axis=(0, 1)))
+    gain = np.conj(otf) / (np.abs(otf) ** 2 + nsr)
+    out = np.real(np.fft.ifft2(np.fft.fft2(x, axes=(0, 1)) * gain[..., None], axes=(0, 1)))[pad:-pad, pad:-pad]
+    return (np.clip(out, 0.0, 1.0) * 255.0).round().astype(np.uint8)
+
+
 def blur_probe(bundle: Bundle, sharps: list[np.ndarray], lengths: list[float], sigmas: list[float],
                schedule: tuple[int, float] | None, seed: int, size: tuple[int, int] = (192, 256)) -> list[dict]:
     """How much blur the model removes, apart from noise: each sharp photo's most textured window
@@ -200,7 +220,9 @@ def blur_probe(bundle: Bundle, sharps: list[np.ndarray], lengths: list[float], s
     denoising), blurred by a camera-shake trajectory of each length in ``lengths`` pixels (the same
     kernel at every noise level) plus noise of each sigma (in 8-bit levels). Rows give the mean
     PSNR of the blurry window, of a fixed unsharp mask of it (a classical baseline: what sharpening
-    alone gets back) and of the predictor (and one sample at ``schedule``) against the sharp one."""
+    alone gets back), of Wiener deconvolution with the true kernel (an oracle: ``wiener``, at the
+    row's best ``wiener_nsr`` of WIENER_NSRS) and of the predictor (and one sample at ``schedule``)
+    against the sharp one."""
     h, w = size
     m = degrade.MARGIN
     windows = [textured_crop(full, h, w, border=m) for full in sharps]
@@ -208,6 +230,7 @@ def blur_probe(bundle: Bundle, sharps: list[np.ndarray], lengths: list[float], s
     for length in lengths:
         for sigma in sigmas:
             got: dict[str, list[float]] = {"blurry": [], "unsharp": [], "predictor": []}
+            wiener: dict[float, list[float]] = {nsr: [] for nsr in WIENER_NSRS}
             for i, (full, (top, left)) in enumerate(zip(sharps, windows)):
                 src = full[top - m : top + h + m, left - m : left + w + m].astype(np.float32) / 255.0
                 kernel = degrade.camera_shake_kernel(np.random.default_rng([seed, i, int(length * 100)]), length=length)
@@ -219,11 +242,15 @@ def blur_probe(bundle: Bundle, sharps: list[np.ndarray], lengths: list[float], s
                 x_init = bundle.predictor(y)
                 got["blurry"].append(M.psnr(blurry, sharp))
                 got["unsharp"].append(M.psnr(unsharp_mask(blurry), sharp))
+                for nsr in WIENER_NSRS:
+                    wiener[nsr].append(M.psnr(wiener_deconvolve(blurry, kernel, nsr), sharp))
                 got["predictor"].append(M.psnr(to_image(x_init[0, :, :hh, :ww]), sharp))
                 if schedule is not None:
                     z0 = refine(bundle.denoiser, y, InferenceSchedule.linear(*schedule), np.random.default_rng(seed + i))
                     got.setdefault("sample", []).append(M.psnr(to_image((x_init + z0)[0, :, :hh, :ww]), sharp))
-            rows.append({"length": length, "sigma": sigma, **{k: float(np.mean(v)) for k, v in got.items()}})
+            best = max(WIENER_NSRS, key=lambda nsr: np.mean(wiener[nsr]))
+            rows.append({"length": length, "sigma": sigma, **{k: float(np.mean(v)) for k, v in got.items()},
+                         "wiener": float(np.mean(wiener[best])), "wiener_nsr": best})
     return rows
 
 
@@ -283,12 +310,12 @@ def main(argv=None) -> None:
                           [float(v) for v in args.probe_noise.split(",")], sample_schedule, args.seed)
         print(f"{len(pairs)} held-out windows, {time.time() - t0:.0f} s")
         at = f" at {sample_schedule[0]}:{sample_schedule[1]:g}" if sample_schedule else ""
-        print(f"| shake (px) | noise σ (/255) | blurry (dB) | unsharp mask gain (dB) | predictor gain (dB) "
-              f"| one sample{at} gain (dB) |\n|---:|---:|---:|---:|---:|---:|")
+        print(f"| shake (px) | noise σ (/255) | blurry (dB) | unsharp mask gain (dB) | known-kernel Wiener gain (dB) "
+              f"| predictor gain (dB) | one sample{at} gain (dB) |\n|---:|---:|---:|---:|---:|---:|---:|")
         for r in rows:
             sample = f"{r['sample'] - r['blurry']:+.2f}" if "sample" in r else "-"
             print(f"| {r['length']:g} | {r['sigma']:g} | {r['blurry']:.2f} | {r['unsharp'] - r['blurry']:+.2f} "
-                  f"| {r['predictor'] - r['blurry']:+.2f} | {sample} |")
+                  f"| {r['wiener'] - r['blurry']:+.2f} | {r['predictor'] - r['blurry']:+.2f} | {sample} |")
         if args.json:
             args.json.write_text(json.dumps({"bundle": str(args.bundle), "images": len(pairs), "sample_schedule": sample_schedule,
                                              "blur_probe": rows}, indent=1) + "\n")

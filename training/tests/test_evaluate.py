@@ -80,6 +80,9 @@ def test_blur_probe_measures_the_blur_and_a_predictor_that_returns_its_input_gai
     # The unsharp-mask baseline sharpens mild noise-free blur back, and amplifies noise.
     assert by[2.0, 0.0]["unsharp"] > by[2.0, 0.0]["blurry"] + 0.5
     assert by[2.0, 8.0]["unsharp"] < by[2.0, 8.0]["blurry"] + 0.5
+    # The known-kernel oracle gives back much of noise-free shake, and picks its ratio from the grid.
+    assert by[12.0, 0.0]["wiener"] > by[12.0, 0.0]["blurry"] + 1
+    assert all(r["wiener_nsr"] in evaluate.WIENER_NSRS for r in rows)
     # Longer shake and more noise both take the blurry window further from the sharp one.
     assert by[12.0, 0.0]["blurry"] < by[2.0, 0.0]["blurry"] - 2
     assert by[2.0, 8.0]["blurry"] < by[2.0, 0.0]["blurry"]
@@ -106,7 +109,7 @@ def test_blur_probe_command_on_an_onnx_bundle(tmp_path, capsys):
     got = json.loads(report.read_text())
     assert got["images"] == 2 and got["sample_schedule"] == [4, 0.5]  # the fixture's default_sampling
     assert [(r["length"], r["sigma"]) for r in got["blur_probe"]] == [(3.0, 0.0), (9.0, 0.0)]
-    assert all({"blurry", "unsharp", "predictor", "sample"} <= set(r) for r in got["blur_probe"])
+    assert all({"blurry", "unsharp", "wiener", "predictor", "sample"} <= set(r) for r in got["blur_probe"])
     assert got["blur_probe"][1]["blurry"] < got["blur_probe"][0]["blurry"]
     assert "one sample at 4:0.5 gain" in capsys.readouterr().out
 
@@ -120,3 +123,16 @@ def test_unsharp_mask_leaves_flat_images_alone_and_undoes_some_gaussian_blur():
     sharp = textured(1, seed=4)[0]
     soft = ndimage.gaussian_filter(sharp.astype(np.float64), (1, 1, 0)).round().astype(np.uint8)
     assert M.psnr(unsharp_mask(soft), sharp) > M.psnr(soft, sharp) + 0.5
+
+
+def test_wiener_deconvolve_keeps_an_image_under_a_delta_kernel_and_undoes_a_known_blur():
+    from deblur_train import degrade
+    from deblur_train import metrics as M
+    from deblur_train.evaluate import wiener_deconvolve
+
+    sharp = textured(1, seed=6)[0]
+    assert np.abs(wiener_deconvolve(sharp, np.ones((1, 1)), 1e-4).astype(int) - sharp).max() <= 1
+    kernel = degrade.camera_shake_kernel(np.random.default_rng(2), length=9.0)
+    src = np.pad(sharp, ((degrade.MARGIN,) * 2, (degrade.MARGIN,) * 2, (0, 0)), mode="reflect").astype(np.float32) / 255
+    blurry = (degrade.blur_valid(src, kernel) * 255).round().astype(np.uint8)
+    assert M.psnr(wiener_deconvolve(blurry, kernel, 1e-2), sharp) > M.psnr(blurry, sharp) + 2

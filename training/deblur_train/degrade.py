@@ -145,6 +145,18 @@ def camera_shake_kernel(rng: np.random.Generator, cfg: DegradeConfig = DegradeCo
     return (k / k.sum()).astype(np.float32)
 
 
+def line_kernel(rng: np.random.Generator, length: float, size: int = MAX_KERNEL) -> np.ndarray:
+    """A straight, uniform motion of ``length`` pixels at a random angle, centred like
+    camera_shake_kernel (float32, normalised). Not a training degradation: the blur probe compares
+    it with the curled shake paths, to see whether a kernel's shape is what limits the model."""
+    if length < 0.5:
+        return np.ones((1, 1), np.float32)
+    length = min(length, size - 3.0)  # end to end inside the support, with a pixel for bilinear spread
+    t = np.linspace(-0.5, 0.5, max(2, int(20 * length))) * length
+    k = trim(rasterize(t * np.exp(2j * np.pi * rng.random()) + (size - 1) / 2 * (1 + 1j), size))
+    return (k / k.sum()).astype(np.float32)
+
+
 def blur_valid(img: np.ndarray, kernel: np.ndarray, margin: int = MARGIN) -> np.ndarray:
     """Convolve img (H, W, 3) with kernel and return the centre (H - 2 margin, W - 2 margin)."""
     full = np.stack([signal.fftconvolve(img[..., c], kernel, mode="same") for c in range(img.shape[2])], axis=-1)

@@ -213,12 +213,17 @@ def wiener_deconvolve(img: np.ndarray, kernel: np.ndarray, nsr: float) -> np.nda
     return (np.clip(out, 0.0, 1.0) * 255.0).round().astype(np.uint8)
 
 
+KERNEL_SHAPES = {"shake": lambda rng, length: degrade.camera_shake_kernel(rng, length=length),
+                 "line": degrade.line_kernel}
+
+
 def blur_probe(bundle: Bundle, sharps: list[np.ndarray], lengths: list[float], sigmas: list[float],
-               schedule: tuple[int, float] | None, seed: int, size: tuple[int, int] = (192, 256)) -> list[dict]:
+               schedule: tuple[int, float] | None, seed: int, size: tuple[int, int] = (192, 256),
+               kernel_shape: str = "shake") -> list[dict]:
     """How much blur the model removes, apart from noise: each sharp photo's most textured window
     (where deblurring shows; the held-out set is mostly smooth wallpaper, whose PSNR rewards
-    denoising), blurred by a camera-shake trajectory of each length in ``lengths`` pixels (the same
-    kernel at every noise level) plus noise of each sigma (in 8-bit levels). Rows give the mean
+    denoising), blurred by a camera-shake trajectory (``kernel_shape`` "shake") or a straight motion
+    ("line") of each length in ``lengths`` pixels (the same kernel at every noise level) plus noise of each sigma (in 8-bit levels). Rows give the mean
     PSNR of the blurry window, of a fixed unsharp mask of it (a classical baseline: what sharpening
     alone gets back), of Wiener deconvolution with the true kernel (an oracle: ``wiener``, at the
     row's best ``wiener_nsr`` of WIENER_NSRS) and of the predictor (and one sample at ``schedule``)
@@ -233,7 +238,7 @@ def blur_probe(bundle: Bundle, sharps: list[np.ndarray], lengths: list[float], s
             wiener: dict[float, list[float]] = {nsr: [] for nsr in WIENER_NSRS}
             for i, (full, (top, left)) in enumerate(zip(sharps, windows)):
                 src = full[top - m : top + h + m, left - m : left + w + m].astype(np.float32) / 255.0
-                kernel = degrade.camera_shake_kernel(np.random.default_rng([seed, i, int(length * 100)]), length=length)
+                kernel = KERNEL_SHAPES[kernel_shape](np.random.default_rng([seed, i, int(length * 100)]), length)
                 noise_rng = np.random.default_rng([seed, i, int(length * 100), int(sigma * 100)])
                 blurred = degrade.finish(degrade.add_noise(degrade.blur_valid(src, kernel), sigma / 255.0, noise_rng), True)
                 blurry = (blurred * 255.0).round().astype(np.uint8)
@@ -295,6 +300,8 @@ def main(argv=None) -> None:
                     help="instead of the table: PSNR gains on the most textured 192x256 window of each "
                          "held-out photo blurred by camera shake of these lengths (pixels) at the noise "
                          "levels of --probe-noise (see blur_probe)")
+    ap.add_argument("--probe-kernel", choices=sorted(KERNEL_SHAPES), default="shake",
+                    help="--blur-probe's kernels: camera-shake trajectories as in training, or straight motion")
     ap.add_argument("--probe-noise", default="0,4", metavar="SIGMA,...",
                     help="noise sigmas in 8-bit levels for --blur-probe")
     args = ap.parse_args(argv)
@@ -307,8 +314,9 @@ def main(argv=None) -> None:
         # One sample at the first --schedule, else at the bundle's default (none without either).
         sample_schedule = args.schedule[0] if args.schedule else tuned.get("default_sampling")
         rows = blur_probe(bundle, [p[2] for p in pairs], [float(v) for v in args.blur_probe.split(",")],
-                          [float(v) for v in args.probe_noise.split(",")], sample_schedule, args.seed)
-        print(f"{len(pairs)} held-out windows, {time.time() - t0:.0f} s")
+                          [float(v) for v in args.probe_noise.split(",")], sample_schedule, args.seed,
+                          kernel_shape=args.probe_kernel)
+        print(f"{len(pairs)} held-out windows, {args.probe_kernel} kernels, {time.time() - t0:.0f} s")
         at = f" at {sample_schedule[0]}:{sample_schedule[1]:g}" if sample_schedule else ""
         print(f"| shake (px) | noise σ (/255) | blurry (dB) | unsharp mask gain (dB) | known-kernel Wiener gain (dB) "
               f"| predictor gain (dB) | one sample{at} gain (dB) |\n|---:|---:|---:|---:|---:|---:|---:|")
@@ -318,6 +326,7 @@ def main(argv=None) -> None:
                   f"| {r['wiener'] - r['blurry']:+.2f} | {r['predictor'] - r['blurry']:+.2f} | {sample} |")
         if args.json:
             args.json.write_text(json.dumps({"bundle": str(args.bundle), "images": len(pairs), "sample_schedule": sample_schedule,
+                                             "kernel_shape": args.probe_kernel,
                                              "blur_probe": rows}, indent=1) + "\n")
         return
     if args.probe:

@@ -188,3 +188,19 @@ def test_length_power_favours_short_shake_and_power_one_is_the_uniform_draw():
     # E[u^3] = 1/4 of the longest shake against 1/2: kernels shrink, and more are a near-delta.
     assert size(short).mean() < 0.7 * size(default).mean()
     assert (size(short) <= 5).mean() > 1.5 * (size(default) <= 5).mean()
+
+
+@pytest.mark.parametrize("length", [3.0, 14.0, 20.0])
+def test_line_kernel_is_a_centred_straight_motion_of_the_given_length(length):
+    for seed in range(5):
+        k = D.line_kernel(np.random.default_rng(seed), length).astype(np.float64)
+        assert k.shape[0] % 2 == 1 and abs(k.sum() - 1.0) < 1e-5
+        assert max(abs(c) for c in D.centroid(k)) < 1e-6
+        # Second moments about the centre: a uniform segment of length L has variance L^2 / 12
+        # along itself and none across (bilinear rasterisation adds at most 1/6 a side).
+        yy, xx = np.mgrid[0 : k.shape[0], 0 : k.shape[1]] - (k.shape[0] - 1) / 2
+        cov = np.array([[(k * yy * yy).sum(), (k * yy * xx).sum()], [(k * yy * xx).sum(), (k * xx * xx).sum()]])
+        across, along = np.linalg.eigvalsh(cov)
+        assert abs(along - length**2 / 12) < 0.2 + 0.05 * length**2 / 12
+        assert across < 0.2
+    assert D.line_kernel(np.random.default_rng(0), 0.0).shape == (1, 1)

@@ -95,6 +95,13 @@ def test_blur_probe_shows_a_smoothing_predictor_as_a_loss_and_samples_when_asked
     assert rows[0]["sample"] < rows[0]["predictor"]
 
 
+def test_blur_probe_with_straight_motion_blurs_by_other_kernels_than_the_shake():
+    shake, line = (blur_probe(StandIn(0.0), textured(), [12.0], [0.0], None, seed=5, size=(24, 32), kernel_shape=shape)[0]
+                   for shape in ("shake", "line"))
+    assert line["blurry"] != shake["blurry"]
+    assert line["wiener"] > line["blurry"]
+
+
 def test_blur_probe_command_on_an_onnx_bundle(tmp_path, capsys):
     tiny = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "tiny"
     for kind in ("blurry", "sharp"):
@@ -108,6 +115,7 @@ def test_blur_probe_command_on_an_onnx_bundle(tmp_path, capsys):
                    "--threads", "1", "--json", str(report)])
     got = json.loads(report.read_text())
     assert got["images"] == 2 and got["sample_schedule"] == [4, 0.5]  # the fixture's default_sampling
+    assert got["kernel_shape"] == "shake"
     assert [(r["length"], r["sigma"]) for r in got["blur_probe"]] == [(3.0, 0.0), (9.0, 0.0)]
     assert all({"blurry", "unsharp", "wiener", "predictor", "sample"} <= set(r) for r in got["blur_probe"])
     assert got["blur_probe"][1]["blurry"] < got["blur_probe"][0]["blurry"]

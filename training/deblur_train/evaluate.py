@@ -226,11 +226,12 @@ def blur_probe(bundle: Bundle, sharps: list[np.ndarray], lengths: list[float], s
     ("line") of each length in ``lengths`` pixels (the same kernel at every noise level) plus noise of each sigma (in 8-bit levels). Rows give the mean
     PSNR of the blurry window, of a fixed unsharp mask of it (a classical baseline: what sharpening
     alone gets back), of Wiener deconvolution with the true kernel (an oracle: ``wiener``, at the
-    row's best ``wiener_nsr`` of WIENER_NSRS) and of the predictor (and one sample at ``schedule``)
+    row's best ``wiener_nsr`` of WIENER_NSRS, given the blurred surroundings too) and of the predictor (and one sample at ``schedule``)
     against the sharp one."""
     h, w = size
     m = degrade.MARGIN
     windows = [textured_crop(full, h, w, border=m) for full in sharps]
+    padded = [np.pad(full, ((m, m), (m, m), (0, 0)), mode="reflect") for full in sharps]  # windows' top-left moves by m
     rows = []
     for length in lengths:
         for sigma in sigmas:
@@ -247,8 +248,15 @@ def blur_probe(bundle: Bundle, sharps: list[np.ndarray], lengths: list[float], s
                 x_init = bundle.predictor(y)
                 got["blurry"].append(M.psnr(blurry, sharp))
                 got["unsharp"].append(M.psnr(unsharp_mask(blurry), sharp))
+                # The oracle also sees the blurred surroundings (noised alike), as far as the
+                # kernel reaches: a deconvolution loses most at edges it cannot see past.
+                ring_src = padded[i][top - m : top + h + 3 * m, left - m : left + w + 3 * m].astype(np.float32) / 255.0
+                ring_rng = np.random.default_rng([seed, i, int(length * 100), int(sigma * 100), 1])
+                context = degrade.finish(degrade.add_noise(degrade.blur_valid(ring_src, kernel), sigma / 255.0, ring_rng), True)
+                context = (context * 255.0).round().astype(np.uint8)
+                context[m:-m, m:-m] = blurry
                 for nsr in WIENER_NSRS:
-                    wiener[nsr].append(M.psnr(wiener_deconvolve(blurry, kernel, nsr), sharp))
+                    wiener[nsr].append(M.psnr(wiener_deconvolve(context, kernel, nsr)[m:-m, m:-m], sharp))
                 got["predictor"].append(M.psnr(to_image(x_init[0, :, :hh, :ww]), sharp))
                 if schedule is not None:
                     z0 = refine(bundle.denoiser, y, InferenceSchedule.linear(*schedule), np.random.default_rng(seed + i))

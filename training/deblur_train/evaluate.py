@@ -194,8 +194,8 @@ def unsharp_mask(img: np.ndarray, sigma: float = UNSHARP_SIGMA, amount: float = 
 
 
 # The blur probe's oracle: Wiener deconvolution with the true kernel, at the best noise-to-signal
-# ratio of this grid for each row. No blind method knows the kernel; the column bounds how much of
-# the blur a linear filter could give back, so the predictor's gain can be read against it.
+# ratio of this grid for each row. No blind method knows the kernel; the column shows how much of
+# the blur a linear filter that knew it would give back, to read the predictor's gain against.
 WIENER_NSRS = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1, 3e-1)
 
 
@@ -222,12 +222,13 @@ def blur_probe(bundle: Bundle, sharps: list[np.ndarray], lengths: list[float], s
                kernel_shape: str = "shake") -> list[dict]:
     """How much blur the model removes, apart from noise: each sharp photo's most textured window
     (where deblurring shows; the held-out set is mostly smooth wallpaper, whose PSNR rewards
-    denoising), blurred by a camera-shake trajectory (``kernel_shape`` "shake") or a straight motion
-    ("line") of each length in ``lengths`` pixels (the same kernel at every noise level) plus noise of each sigma (in 8-bit levels). Rows give the mean
-    PSNR of the blurry window, of a fixed unsharp mask of it (a classical baseline: what sharpening
-    alone gets back), of Wiener deconvolution with the true kernel (an oracle: ``wiener``, at the
-    row's best ``wiener_nsr`` of WIENER_NSRS, given the blurred surroundings too) and of the predictor (and one sample at ``schedule``)
-    against the sharp one."""
+    denoising), blurred by a camera-shake trajectory (``kernel_shape`` "shake") or a straight
+    motion ("line") of each length in ``lengths`` pixels (the same kernel at every noise level)
+    plus noise of each sigma (in 8-bit levels). Rows give the mean PSNR against the sharp window
+    of: the blurry window; a fixed unsharp mask of it (a classical baseline: what sharpening alone
+    gets back); Wiener deconvolution with the true kernel, given the blurred surroundings too
+    (``wiener``, an oracle, at the row's best ``wiener_nsr`` of WIENER_NSRS); the predictor; and
+    one sample at ``schedule``."""
     h, w = size
     m = degrade.MARGIN
     windows = [textured_crop(full, h, w, border=m) for full in sharps]
@@ -326,7 +327,7 @@ def main(argv=None) -> None:
                           kernel_shape=args.probe_kernel)
         print(f"{len(pairs)} held-out windows, {args.probe_kernel} kernels, {time.time() - t0:.0f} s")
         at = f" at {sample_schedule[0]}:{sample_schedule[1]:g}" if sample_schedule else ""
-        print(f"| shake (px) | noise σ (/255) | blurry (dB) | unsharp mask gain (dB) | known-kernel Wiener gain (dB) "
+        print(f"| blur (px) | noise σ (/255) | blurry (dB) | unsharp mask gain (dB) | known-kernel Wiener gain (dB) "
               f"| predictor gain (dB) | one sample{at} gain (dB) |\n|---:|---:|---:|---:|---:|---:|---:|")
         for r in rows:
             sample = f"{r['sample'] - r['blurry']:+.2f}" if "sample" in r else "-"

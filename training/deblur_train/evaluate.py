@@ -193,22 +193,32 @@ def unsharp_mask(img: np.ndarray, sigma: float = UNSHARP_SIGMA, amount: float = 
     return np.clip(out, 0, 255).round().astype(np.uint8)
 
 
-# The blur probe's oracle: Wiener deconvolution with the true kernel, at the best noise-to-signal
-# ratio of this grid for each row. No blind method knows the kernel; the column shows how much of
-# the blur a linear filter that knew it would give back, to read the predictor's gain against.
-WIENER_NSRS = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1, 3e-1)
+# The blur probe's oracle: regularised deconvolution with the true kernel, at the best setting of
+# this grid for each row: a flat noise-to-signal ratio (the classic Wiener filter, best on
+# noise-free blur) or one that grows with frequency like a gradient penalty (which keeps the mean
+# and is far better with noise). No blind method knows the kernel; the column shows how much of the
+# blur a linear filter that knew it would give back, to read the predictor's gain against.
+WIENER_SETTINGS = tuple((prior, ratio) for prior in ("flat", "gradient") for ratio in (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1, 3e-1))
 
 
-def wiener_deconvolve(img: np.ndarray, kernel: np.ndarray, nsr: float) -> np.ndarray:
-    """uint8 H x W x 3 deconvolved by a known odd square kernel with a Wiener filter of constant
-    noise-to-signal ratio ``nsr``; reflect padding by the kernel's size keeps the FFT's circular
-    wrap from carrying one edge into the other."""
+def wiener_deconvolve(img: np.ndarray, kernel: np.ndarray, ratio: float, prior: str = "flat") -> np.ndarray:
+    """uint8 H x W x 3 deconvolved by a known odd square kernel K: conj(K) / (|K|^2 + ratio * P),
+    with P = 1 ("flat") or the squared response of horizontal and vertical differences
+    ("gradient"). Reflect padding by the kernel's size keeps the FFT's circular wrap from carrying
+    one edge into the other."""
     pad = kernel.shape[0]
     x = np.pad(img.astype(np.float64) / 255.0, ((pad, pad), (pad, pad), (0, 0)), mode="reflect")
     otf = np.zeros(x.shape[:2])
     otf[: kernel.shape[0], : kernel.shape[1]] = kernel
     otf = np.fft.fft2(np.roll(otf, (-(kernel.shape[0] // 2), -(kernel.shape[1] // 2)), axis=(0, 1)))
-    gain = np.conj(otf) / (np.abs(otf) ** 2 + nsr)
+    if prior == "flat":
+        penalty = 1.0
+    elif prior == "gradient":
+        fy, fx = np.fft.fftfreq(x.shape[0])[:, None], np.fft.fftfreq(x.shape[1])[None, :]
+        penalty = 4.0 - 2.0 * np.cos(2 * np.pi * fy) - 2.0 * np.cos(2 * np.pi * fx)
+    else:
+        raise ValueError(f"prior must be 'flat' or 'gradient', got {prior!r}")
+    gain = np.conj(otf) / (np.abs(otf) ** 2 + ratio * penalty)
     out = np.real(np.fft.ifft2(np.fft.fft2(x, axes=(0, 1)) * gain[..., None], axes=(0, 1)))[pad:-pad, pad:-pad]
     return (np.clip(out, 0.0, 1.0) * 255.0).round().astype(np.uint8)
 
@@ -227,7 +237,7 @@ def blur_probe(bundle: Bundle, sharps: list[np.ndarray], lengths: list[float], s
     plus noise of each sigma (in 8-bit levels). Rows give the mean PSNR against the sharp window
     of: the blurry window; a fixed unsharp mask of it (a classical baseline: what sharpening alone
     gets back); Wiener deconvolution with the true kernel, given the blurred surroundings too
-    (``wiener``, an oracle, at the row's best ``wiener_nsr`` of WIENER_NSRS); the predictor; and
+    (``wiener``, an oracle, at the row's best ``wiener_setting`` of WIENER_SETTINGS); the predictor; and
     one sample at ``schedule``."""
     h, w = size
     m = degrade.MARGIN
@@ -237,7 +247,7 @@ def blur_probe(bundle: Bundle, sharps: list[np.ndarray], lengths: list[float], s
     for length in lengths:
         for sigma in sigmas:
             got: dict[str, list[float]] = {"blurry": [], "unsharp": [], "predictor": []}
-            wiener: dict[float, list[float]] = {nsr: [] for nsr in WIENER_NSRS}
+            wiener: dict[tuple[str, float], list[float]] = {setting: [] for setting in WIENER_SETTINGS}
             for i, (full, (top, left)) in enumerate(zip(sharps, windows)):
                 src = full[top - m : top + h + m, left - m : left + w + m].astype(np.float32) / 255.0
                 kernel = KERNEL_SHAPES[kernel_shape](np.random.default_rng([seed, i, int(length * 100)]), length)
@@ -256,15 +266,15 @@ def blur_probe(bundle: Bundle, sharps: list[np.ndarray], lengths: list[float], s
                 context = degrade.finish(degrade.add_noise(degrade.blur_valid(ring_src, kernel), sigma / 255.0, ring_rng), True)
                 context = (context * 255.0).round().astype(np.uint8)
                 context[m:-m, m:-m] = blurry
-                for nsr in WIENER_NSRS:
-                    wiener[nsr].append(M.psnr(wiener_deconvolve(context, kernel, nsr)[m:-m, m:-m], sharp))
+                for prior, ratio in WIENER_SETTINGS:
+                    wiener[prior, ratio].append(M.psnr(wiener_deconvolve(context, kernel, ratio, prior)[m:-m, m:-m], sharp))
                 got["predictor"].append(M.psnr(to_image(x_init[0, :, :hh, :ww]), sharp))
                 if schedule is not None:
                     z0 = refine(bundle.denoiser, y, InferenceSchedule.linear(*schedule), np.random.default_rng(seed + i))
                     got.setdefault("sample", []).append(M.psnr(to_image((x_init + z0)[0, :, :hh, :ww]), sharp))
-            best = max(WIENER_NSRS, key=lambda nsr: np.mean(wiener[nsr]))
+            best = max(WIENER_SETTINGS, key=lambda setting: np.mean(wiener[setting]))
             rows.append({"length": length, "sigma": sigma, **{k: float(np.mean(v)) for k, v in got.items()},
-                         "wiener": float(np.mean(wiener[best])), "wiener_nsr": best})
+                         "wiener": float(np.mean(wiener[best])), "wiener_setting": list(best)})
     return rows
 
 

@@ -82,7 +82,9 @@ def test_blur_probe_measures_the_blur_and_a_predictor_that_returns_its_input_gai
     assert by[2.0, 8.0]["unsharp"] < by[2.0, 8.0]["blurry"] + 0.5
     # The known-kernel oracle gives back much of noise-free shake, and picks its ratio from the grid.
     assert by[12.0, 0.0]["wiener"] > by[12.0, 0.0]["blurry"] + 1
-    assert all(r["wiener_nsr"] in evaluate.WIENER_NSRS for r in rows)
+    assert all(tuple(r["wiener_setting"]) in evaluate.WIENER_SETTINGS for r in rows)
+    # With noise the oracle turns to the gradient prior, which keeps the mean where a flat one dims it.
+    assert by[12.0, 8.0]["wiener_setting"][0] == "gradient"
     # Longer shake and more noise both take the blurry window further from the sharp one.
     assert by[12.0, 0.0]["blurry"] < by[2.0, 0.0]["blurry"] - 2
     assert by[2.0, 8.0]["blurry"] < by[2.0, 0.0]["blurry"]
@@ -144,3 +146,8 @@ def test_wiener_deconvolve_keeps_an_image_under_a_delta_kernel_and_undoes_a_know
     src = np.pad(sharp, ((degrade.MARGIN,) * 2, (degrade.MARGIN,) * 2, (0, 0)), mode="reflect").astype(np.float32) / 255
     blurry = (degrade.blur_valid(src, kernel) * 255).round().astype(np.uint8)
     assert M.psnr(wiener_deconvolve(blurry, kernel, 1e-2), sharp) > M.psnr(blurry, sharp) + 2
+    assert M.psnr(wiener_deconvolve(blurry, kernel, 1e-2, "gradient"), sharp) > M.psnr(blurry, sharp) + 2
+    # The gradient prior costs nothing at zero frequency: a flat image keeps its level.
+    flat = np.full((30, 40, 3), 180, np.uint8)
+    assert np.array_equal(wiener_deconvolve(flat, kernel, 0.3, "gradient"), flat)
+    assert wiener_deconvolve(flat, kernel, 0.3).mean() < 150

@@ -223,6 +223,13 @@ def wiener_deconvolve(img: np.ndarray, kernel: np.ndarray, ratio: float, prior: 
     return (np.clip(out, 0.0, 1.0) * 255.0).round().astype(np.uint8)
 
 
+def blur_8bit(src: np.ndarray, kernel: np.ndarray, sigma: float, rng: np.random.Generator) -> np.ndarray:
+    """uint8 centre of a float [0, 1] source (MARGIN smaller each side) blurred by kernel, with noise
+    sigma in 8-bit levels: the degradation code's blur, noise and quantisation."""
+    blurred = degrade.finish(degrade.add_noise(degrade.blur_valid(src, kernel), sigma / 255.0, rng), True)
+    return (blurred * 255.0).round().astype(np.uint8)
+
+
 KERNEL_SHAPES = {"shake": lambda rng, length: degrade.camera_shake_kernel(rng, length=length),
                  "line": degrade.line_kernel}
 
@@ -252,8 +259,7 @@ def blur_probe(bundle: Bundle, sharps: list[np.ndarray], lengths: list[float], s
                 src = full[top - m : top + h + m, left - m : left + w + m].astype(np.float32) / 255.0
                 kernel = KERNEL_SHAPES[kernel_shape](np.random.default_rng([seed, i, int(length * 100)]), length)
                 noise_rng = np.random.default_rng([seed, i, int(length * 100), int(sigma * 100)])
-                blurred = degrade.finish(degrade.add_noise(degrade.blur_valid(src, kernel), sigma / 255.0, noise_rng), True)
-                blurry = (blurred * 255.0).round().astype(np.uint8)
+                blurry = blur_8bit(src, kernel, sigma, noise_rng)
                 sharp = full[top : top + h, left : left + w]
                 y, (hh, ww) = pad_to(to_model(blurry), bundle.pad)
                 x_init = bundle.predictor(y)
@@ -263,8 +269,7 @@ def blur_probe(bundle: Bundle, sharps: list[np.ndarray], lengths: list[float], s
                 # kernel reaches: a deconvolution loses most at edges it cannot see past.
                 ring_src = padded[i][top - m : top + h + 3 * m, left - m : left + w + 3 * m].astype(np.float32) / 255.0
                 ring_rng = np.random.default_rng([seed, i, int(length * 100), int(sigma * 100), 1])
-                context = degrade.finish(degrade.add_noise(degrade.blur_valid(ring_src, kernel), sigma / 255.0, ring_rng), True)
-                context = (context * 255.0).round().astype(np.uint8)
+                context = blur_8bit(ring_src, kernel, sigma, ring_rng)
                 context[m:-m, m:-m] = blurry
                 for prior, ratio in WIENER_SETTINGS:
                     wiener[prior, ratio].append(M.psnr(wiener_deconvolve(context, kernel, ratio, prior)[m:-m, m:-m], sharp))

@@ -243,9 +243,9 @@ def blur_probe(bundle: Bundle, sharps: list[np.ndarray], lengths: list[float], s
     motion ("line") of each length in ``lengths`` pixels (the same kernel at every noise level)
     plus noise of each sigma (in 8-bit levels). Rows give the mean PSNR against the sharp window
     of: the blurry window; a fixed unsharp mask of it (a classical baseline: what sharpening alone
-    gets back); Wiener deconvolution with the true kernel, given the blurred surroundings too
-    (``wiener``, an oracle, at the row's best ``wiener_setting`` of WIENER_SETTINGS); the predictor; and
-    one sample at ``schedule``."""
+    gets back); deconvolution with the true kernel, given the blurred surroundings too (``wiener``,
+    an oracle, at the row's best ``wiener_setting`` of WIENER_SETTINGS); the predictor; and one
+    sample at ``schedule``."""
     h, w = size
     m = degrade.MARGIN
     windows = [textured_crop(full, h, w, border=m) for full in sharps]
@@ -342,7 +342,7 @@ def main(argv=None) -> None:
                           kernel_shape=args.probe_kernel)
         print(f"{len(pairs)} held-out windows, {args.probe_kernel} kernels, {time.time() - t0:.0f} s")
         at = f" at {sample_schedule[0]}:{sample_schedule[1]:g}" if sample_schedule else ""
-        print(f"| blur (px) | noise σ (/255) | blurry (dB) | unsharp mask gain (dB) | known-kernel Wiener gain (dB) "
+        print(f"| blur (px) | noise σ (/255) | blurry (dB) | unsharp mask gain (dB) | known-kernel deconvolution gain (dB) "
               f"| predictor gain (dB) | one sample{at} gain (dB) |\n|---:|---:|---:|---:|---:|---:|---:|")
         for r in rows:
             sample = f"{r['sample'] - r['blurry']:+.2f}" if "sample" in r else "-"

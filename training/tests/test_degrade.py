@@ -197,7 +197,8 @@ def test_line_kernel_is_a_centred_straight_motion_of_the_given_length(length):
         assert k.shape[0] % 2 == 1 and abs(k.sum() - 1.0) < 1e-5
         assert max(abs(c) for c in D.centroid(k)) < 1e-6
         # Second moments about the centre: a uniform segment of length L has variance L^2 / 12
-        # along itself and none across (bilinear rasterisation adds at most 1/6 a side).
+        # along itself and none across, but for the bilinear spread of each point over its four
+        # neighbouring pixels (about 1/6 px^2 on average over sub-pixel positions).
         yy, xx = np.mgrid[0 : k.shape[0], 0 : k.shape[1]] - (k.shape[0] - 1) / 2
         cov = np.array([[(k * yy * yy).sum(), (k * yy * xx).sum()], [(k * yy * xx).sum(), (k * xx * xx).sum()]])
         across, along = np.linalg.eigvalsh(cov)

@@ -4,6 +4,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from scipy import ndimage
@@ -80,7 +81,7 @@ def test_blur_probe_measures_the_blur_and_a_predictor_that_returns_its_input_gai
     # The unsharp-mask baseline sharpens mild noise-free blur back, and amplifies noise.
     assert by[2.0, 0.0]["unsharp"] > by[2.0, 0.0]["blurry"] + 0.5
     assert by[2.0, 8.0]["unsharp"] < by[2.0, 8.0]["blurry"] + 0.5
-    # The known-kernel oracle gives back much of noise-free shake, and picks its ratio from the grid.
+    # The known-kernel oracle gives back much of noise-free shake, and picks its setting from the grid.
     assert by[12.0, 0.0]["wiener"] > by[12.0, 0.0]["blurry"] + 1
     assert all(tuple(r["wiener_setting"]) in evaluate.WIENER_SETTINGS for r in rows)
     # With noise the oracle turns to the gradient prior, which keeps the mean where a flat one dims it.
@@ -151,3 +152,5 @@ def test_wiener_deconvolve_keeps_an_image_under_a_delta_kernel_and_undoes_a_know
     flat = np.full((30, 40, 3), 180, np.uint8)
     assert np.array_equal(wiener_deconvolve(flat, kernel, 0.3, "gradient"), flat)
     assert wiener_deconvolve(flat, kernel, 0.3).mean() < 150
+    with pytest.raises(ValueError, match="'flat' or 'gradient', got 'tv'"):
+        wiener_deconvolve(flat, kernel, 0.3, "tv")

@@ -201,26 +201,33 @@ def unsharp_mask(img: np.ndarray, sigma: float = UNSHARP_SIGMA, amount: float = 
 WIENER_SETTINGS = tuple((prior, ratio) for prior in ("flat", "gradient") for ratio in (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1, 3e-1))
 
 
-def wiener_deconvolve(img: np.ndarray, kernel: np.ndarray, ratio: float, prior: str = "flat") -> np.ndarray:
-    """uint8 H x W x 3 deconvolved by a known odd square kernel K: conj(K) / (|K|^2 + ratio * P),
-    with P = 1 ("flat") or the squared response of horizontal and vertical differences
-    ("gradient"). Reflect padding by the kernel's size keeps the FFT's circular wrap from carrying
-    one edge into the other."""
+def wiener_deconvolutions(img: np.ndarray, kernel: np.ndarray, settings) -> list[np.ndarray]:
+    """uint8 H x W x 3 deconvolved by a known odd square kernel K, once for each (prior, ratio) of
+    ``settings``: conj(K) / (|K|^2 + ratio * P), with P = 1 ("flat") or the squared response of
+    horizontal and vertical differences ("gradient"). The spectra are taken once for all settings.
+    Reflect padding by the kernel's size keeps the FFT's circular wrap from carrying one edge into
+    the other."""
     pad = kernel.shape[0]
     x = np.pad(img.astype(np.float64) / 255.0, ((pad, pad), (pad, pad), (0, 0)), mode="reflect")
     otf = np.zeros(x.shape[:2])
     otf[: kernel.shape[0], : kernel.shape[1]] = kernel
     otf = np.fft.fft2(np.roll(otf, (-(kernel.shape[0] // 2), -(kernel.shape[1] // 2)), axis=(0, 1)))
-    if prior == "flat":
-        penalty = 1.0
-    elif prior == "gradient":
-        fy, fx = np.fft.fftfreq(x.shape[0])[:, None], np.fft.fftfreq(x.shape[1])[None, :]
-        penalty = 4.0 - 2.0 * np.cos(2 * np.pi * fy) - 2.0 * np.cos(2 * np.pi * fx)
-    else:
-        raise ValueError(f"prior must be 'flat' or 'gradient', got {prior!r}")
-    gain = np.conj(otf) / (np.abs(otf) ** 2 + ratio * penalty)
-    out = np.real(np.fft.ifft2(np.fft.fft2(x, axes=(0, 1)) * gain[..., None], axes=(0, 1)))[pad:-pad, pad:-pad]
-    return (np.clip(out, 0.0, 1.0) * 255.0).round().astype(np.uint8)
+    spectrum = np.fft.fft2(x, axes=(0, 1))
+    fy, fx = np.fft.fftfreq(x.shape[0])[:, None], np.fft.fftfreq(x.shape[1])[None, :]
+    penalties = {"flat": 1.0, "gradient": 4.0 - 2.0 * np.cos(2 * np.pi * fy) - 2.0 * np.cos(2 * np.pi * fx)}
+    outs = []
+    for prior, ratio in settings:
+        if prior not in penalties:
+            raise ValueError(f"prior must be 'flat' or 'gradient', got {prior!r}")
+        gain = np.conj(otf) / (np.abs(otf) ** 2 + ratio * penalties[prior])
+        out = np.real(np.fft.ifft2(spectrum * gain[..., None], axes=(0, 1)))[pad:-pad, pad:-pad]
+        outs.append((np.clip(out, 0.0, 1.0) * 255.0).round().astype(np.uint8))
+    return outs
+
+
+def wiener_deconvolve(img: np.ndarray, kernel: np.ndarray, ratio: float, prior: str = "flat") -> np.ndarray:
+    """One setting of wiener_deconvolutions."""
+    return wiener_deconvolutions(img, kernel, [(prior, ratio)])[0]
 
 
 def blur_8bit(src: np.ndarray, kernel: np.ndarray, sigma: float, rng: np.random.Generator) -> np.ndarray:
@@ -271,8 +278,8 @@ def blur_probe(bundle: Bundle, sharps: list[np.ndarray], lengths: list[float], s
                 ring_rng = np.random.default_rng([seed, i, int(length * 100), int(sigma * 100), 1])
                 context = blur_8bit(ring_src, kernel, sigma, ring_rng)
                 context[m:-m, m:-m] = blurry
-                for prior, ratio in WIENER_SETTINGS:
-                    wiener[prior, ratio].append(M.psnr(wiener_deconvolve(context, kernel, ratio, prior)[m:-m, m:-m], sharp))
+                for setting, out in zip(WIENER_SETTINGS, wiener_deconvolutions(context, kernel, WIENER_SETTINGS)):
+                    wiener[setting].append(M.psnr(out[m:-m, m:-m], sharp))
                 got["predictor"].append(M.psnr(to_image(x_init[0, :, :hh, :ww]), sharp))
                 if schedule is not None:
                     z0 = refine(bundle.denoiser, y, InferenceSchedule.linear(*schedule), np.random.default_rng(seed + i))

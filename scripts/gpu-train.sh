@@ -10,7 +10,8 @@
 # the machine's start counts against the session's 15), BATCH (64), LR (2e-4), AUX_L1 (1.0: the
 # predictor also learns from |g(y) - x| directly, see docs/training.md), NOISE_POWER (1), P_GOPRO
 # (0.3: the share of GoPro-style blur; NOISE_POWER=8 P_GOPRO=0: pred-clean's nearly clean shake),
-# LENGTH_POWER (1; above 1 favours short camera shake), CONFIG
+# LENGTH_POWER (1; above 1 favours short camera shake), P_LINE (0: the share of camera-shake
+# kernels that are straight motions, docs/training.md "Straight motion in the batches"), CONFIG
 # (small; with init.pt the run keeps init's networks), WORKERS (cores - 1), DEVICE (cuda), BF16
 # (1: bfloat16 autocast, float32 weights; 0 for float32 throughout).
 # A second call while the machine is still warm (30 s) finds $RUN and resumes it, optimiser and
@@ -44,7 +45,8 @@ cd training
 "$py" -m deblur_train.train --run "$run" --config "${CONFIG:-small}" --data "$pack/data" ${init[@]+"${init[@]}"} \
   --device "${DEVICE:-cuda}" --workers "${WORKERS:-$(($(nproc) - 1))}" --batch "${BATCH:-64}" \
   --lr "${LR:-2e-4}" --warmup 200 --cosine --lr-floor 0.1 --minutes "${MINUTES:-7}" --steps 10000000 \
-  --aux-l1 "${AUX_L1:-1.0}" --noise-power "${NOISE_POWER:-1}" --length-power "${LENGTH_POWER:-1}" --p-gopro "${P_GOPRO:-0.3}" --log-every 100 --ckpt-minutes 2 \
+  --aux-l1 "${AUX_L1:-1.0}" --noise-power "${NOISE_POWER:-1}" --length-power "${LENGTH_POWER:-1}" --p-gopro "${P_GOPRO:-0.3}" \
+  --p-line "${P_LINE:-0}" --log-every 100 --ckpt-minutes 2 \
   --snapshot-every 10000000 ${bf16[@]+"${bf16[@]}"} 2>&1 | tee "$out/train.out" || status=$?
 # A run that stops early (a non-finite loss, the time limit) still leaves its last checkpoint,
 # written every 2 minutes: bring that back too.

@@ -6,7 +6,8 @@ Two blur families:
   Foi (2012) - a particle whose velocity keeps a constant speed, is pulled back to the start
   (centripetal term), jitters (Gaussian term) and sometimes turns abruptly (big shakes) - is
   rasterised with sub-pixel bilinear weights into a kernel of at most 31 x 31 and normalised.
-  Trajectory length ranges from 0 (a delta) to about 30 pixels.
+  Trajectory length ranges from 0 (a delta) to about 30 pixels. A share of the kernels
+  (``p_line``, 0 by default) can be straight uniform motions instead, the simplest smooth path.
 * GoPro style (Nah et al. 2017): sub-frames of a crop moving along a random camera path (smooth
   translation plus a small rotation and zoom, so the blur varies across the image) are averaged in
   linear light; the sharp target is the crop at the path's mean position.
@@ -43,11 +44,20 @@ class DegradeConfig:
     # values favour short blur, whose small residuals otherwise weigh little in the loss.
     length_power: float = 1.0
     p_gopro: float = 0.3  # probability of GoPro-style blur instead of a camera-shake kernel
+    # Probability that a camera-shake kernel is a straight uniform motion (line_kernel) with the
+    # same length draw. 0 (evaluation) draws nothing extra, so the random stream is unchanged.
+    p_line: float = 0.0
     gopro_frames: tuple[int, int] = (7, 15)
     gopro_max_shift: float = 12.0  # pixels, end to end along the path
     gopro_max_rotation: float = 1.5  # degrees, end to end
     gopro_max_zoom: float = 0.02  # relative, end to end
     quantize: bool = True
+
+    def __post_init__(self):
+        for name in ("p_gopro", "p_line"):
+            p = getattr(self, name)
+            if not 0.0 <= p <= 1.0:
+                raise ValueError(f"{name} is a probability: expected 0 to 1, got {p}")
 
 
 def random_trajectory(rng: np.random.Generator, n: int = 1000) -> np.ndarray:
@@ -147,14 +157,22 @@ def camera_shake_kernel(rng: np.random.Generator, cfg: DegradeConfig = DegradeCo
 
 def line_kernel(rng: np.random.Generator, length: float, size: int = MAX_KERNEL) -> np.ndarray:
     """A straight, uniform motion of ``length`` pixels at a random angle, centred like
-    camera_shake_kernel (float32, normalised). Not a training degradation: the blur probe compares
-    it with the curled shake paths, to see whether a kernel's shape is what limits the model."""
+    camera_shake_kernel (float32, normalised). The blur probe compares it with the curled shake
+    paths; training mixes it in with ``DegradeConfig.p_line``."""
     if length < 0.5:
         return np.ones((1, 1), np.float32)
     length = min(length, size - 3.0)  # end to end inside the support, with a pixel for bilinear spread
     t = np.linspace(-0.5, 0.5, max(2, int(20 * length))) * length
     k = trim(rasterize(t * np.exp(2j * np.pi * rng.random()) + (size - 1) / 2 * (1 + 1j), size))
     return (k / k.sum()).astype(np.float32)
+
+
+def motion_kernel(rng: np.random.Generator, cfg: DegradeConfig = DegradeConfig()) -> np.ndarray:
+    """The kernel of one camera-shake degradation: a straight motion with probability
+    ``cfg.p_line``, else a random trajectory (camera_shake_kernel)."""
+    if cfg.p_line > 0.0 and rng.random() < cfg.p_line:
+        return line_kernel(rng, cfg.max_length * rng.random() ** cfg.length_power, cfg.max_kernel)
+    return camera_shake_kernel(rng, cfg)
 
 
 def blur_valid(img: np.ndarray, kernel: np.ndarray, margin: int = MARGIN) -> np.ndarray:
@@ -226,7 +244,7 @@ def degrade(src: np.ndarray, rng: np.random.Generator, cfg: DegradeConfig = Degr
         blurry, sharp, n_frames = gopro_blur(src, rng, cfg)
         info = {"kind": "gopro", "frames": n_frames}
     elif kind == "shake":
-        k = camera_shake_kernel(rng, cfg)
+        k = motion_kernel(rng, cfg)
         blurry = blur_valid(src, k)
         sharp = src[MARGIN:-MARGIN, MARGIN:-MARGIN]
         info = {"kind": "shake", "kernel_size": int(k.shape[0])}

@@ -204,6 +204,8 @@ def parse_args(argv=None):
                     help="noise sigma = max * u**power: above 1 favours light noise (evaluation uses 1)")
     ap.add_argument("--length-power", type=float, default=DegradeConfig.length_power,
                     help="camera-shake length = max * u**power: above 1 favours short blur (evaluation uses 1)")
+    ap.add_argument("--p-line", type=float, default=DegradeConfig.p_line,
+                    help="share of camera-shake kernels that are straight motions (evaluation uses 0)")
     ap.add_argument("--bf16", action="store_true",
                     help="bfloat16 autocast in channels-last layout (weights, optimiser and EMA stay float32): "
                          "about 2x the steps per second on a CPU with AVX512-BF16 or AMX, and on recent GPUs")
@@ -259,7 +261,7 @@ def main(argv=None) -> None:
     set_stage(model, args)
     sampler = CropSampler.from_dir(
         args.data, crop=CropConfig(size=args.crop), deg=DegradeConfig(p_gopro=args.p_gopro, noise_power=args.noise_power,
-                                                                  length_power=args.length_power)
+                                                                  length_power=args.length_power, p_line=args.p_line)
     )
     batches = BatchSource(sampler, args.batch, args.seed, start_step=step, workers=args.workers)
     argd = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}

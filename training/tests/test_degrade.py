@@ -190,6 +190,15 @@ def test_length_power_favours_short_shake_and_power_one_is_the_uniform_draw():
     assert (size(short) <= 5).mean() > 1.5 * (size(default) <= 5).mean()
 
 
+def _spread(k: np.ndarray) -> tuple[float, float]:
+    """A kernel's second moments about its centre pixel, across and along its main axis."""
+    k = k.astype(np.float64)
+    yy, xx = np.mgrid[0 : k.shape[0], 0 : k.shape[1]] - (k.shape[0] - 1) / 2
+    cov = np.array([[(k * yy * yy).sum(), (k * yy * xx).sum()], [(k * yy * xx).sum(), (k * xx * xx).sum()]])
+    across, along = np.linalg.eigvalsh(cov)
+    return float(across), float(along)
+
+
 @pytest.mark.parametrize("length", [3.0, 14.0, 20.0])
 def test_line_kernel_is_a_centred_straight_motion_of_the_given_length(length):
     for seed in range(5):
@@ -199,9 +208,51 @@ def test_line_kernel_is_a_centred_straight_motion_of_the_given_length(length):
         # Second moments about the centre: a uniform segment of length L has variance L^2 / 12
         # along itself and none across, but for the bilinear spread of each point over its four
         # neighbouring pixels (about 1/6 px^2 on average over sub-pixel positions).
-        yy, xx = np.mgrid[0 : k.shape[0], 0 : k.shape[1]] - (k.shape[0] - 1) / 2
-        cov = np.array([[(k * yy * yy).sum(), (k * yy * xx).sum()], [(k * yy * xx).sum(), (k * xx * xx).sum()]])
-        across, along = np.linalg.eigvalsh(cov)
+        across, along = _spread(k)
         assert abs(along - length**2 / 12) < 0.2 + 0.05 * length**2 / 12
         assert across < 0.2
     assert D.line_kernel(np.random.default_rng(0), 0.0).shape == (1, 1)
+
+
+def test_motion_kernel_without_lines_is_the_camera_shake_draw():
+    rng_a, rng_b = np.random.default_rng(21), np.random.default_rng(21)
+    for _ in range(20):
+        assert np.array_equal(D.motion_kernel(rng_a, D.DegradeConfig()), D.camera_shake_kernel(rng_b, D.DegradeConfig()))
+
+
+def test_p_line_mixes_in_straight_motions_of_the_shake_length_draw():
+    def kernels(p_line, n=300):
+        rng = np.random.default_rng(5)
+        return [D.motion_kernel(rng, D.DegradeConfig(p_line=p_line)) for _ in range(n)]
+
+    def straight(ks):
+        # Longer than 3 px and no spread across it beyond bilinear rasterisation.
+        spreads = [_spread(k) for k in ks]
+        return np.array([along > 1.0 and across < 0.2 for across, along in spreads])
+
+    lines = kernels(1.0)
+    assert all(abs(k.sum() - 1.0) < 1e-5 and max(abs(c) for c in D.centroid(k)) < 1e-5 for k in lines)  # float32
+    spreads = np.array([_spread(k) for k in lines])
+    # Every line longer than about 3 px is straight; lengths are uniform on 0-30 px, as for shake
+    # (line_kernel stops at 28 px), so the mean variance along is near E[L^2] / 12 = 25 px^2.
+    assert straight(lines)[spreads[:, 1] > 1.0].all()
+    assert 18.0 < spreads[:, 1].mean() < 26.0
+    # Shake paths curl: few are straight by this measure. Half lines gives the mean of the two.
+    shake, mixed = straight(kernels(0.0)).mean(), straight(kernels(0.5)).mean()
+    assert shake < 0.3
+    assert abs(mixed - (straight(lines).mean() + shake) / 2) < 0.1
+
+
+def test_degrade_blurs_camera_shake_with_the_motion_kernel():
+    src = np.random.default_rng(2).random((24 + 2 * D.MARGIN, 24 + 2 * D.MARGIN, 3)).astype(np.float32)
+    cfg = D.DegradeConfig(p_line=1.0, max_noise=0.0, quantize=False)
+    blurry, _, info = D.degrade(src, np.random.default_rng(9), cfg, kind="shake")
+    line = D.motion_kernel(np.random.default_rng(9), cfg)
+    assert info["kernel_size"] == line.shape[0] > 1
+    np.testing.assert_allclose(blurry, np.clip(D.blur_valid(src, line), 0.0, 1.0), atol=1e-6)
+
+
+@pytest.mark.parametrize("field", ["p_line", "p_gopro"])
+def test_probabilities_outside_zero_to_one_are_refused(field):
+    with pytest.raises(ValueError, match=f"{field} is a probability: expected 0 to 1, got 1.5"):
+        D.DegradeConfig(**{field: 1.5})

@@ -11,7 +11,8 @@
 # predictor also learns from |g(y) - x| directly, see docs/training.md), NOISE_POWER (1), P_GOPRO
 # (0.3: the share of GoPro-style blur; NOISE_POWER=8 P_GOPRO=0: pred-clean's nearly clean shake),
 # LENGTH_POWER (1; above 1 favours short camera shake), P_LINE (0: the share of camera-shake
-# kernels that are straight motions, docs/training.md "Straight motion in the batches"), CONFIG
+# kernels that are straight motions), MIN_LENGTH and MAX_LENGTH (0 and 30: the band of camera-shake
+# lengths in pixels; docs/training.md "Straight motion and a length band"), CONFIG
 # (small; with init.pt the run keeps init's networks), WORKERS (cores - 1), DEVICE (cuda), BF16
 # (1: bfloat16 autocast, float32 weights; 0 for float32 throughout).
 # A second call while the machine is still warm (30 s) finds $RUN and resumes it, optimiser and
@@ -46,7 +47,7 @@ cd training
   --device "${DEVICE:-cuda}" --workers "${WORKERS:-$(($(nproc) - 1))}" --batch "${BATCH:-64}" \
   --lr "${LR:-2e-4}" --warmup 200 --cosine --lr-floor 0.1 --minutes "${MINUTES:-7}" --steps 10000000 \
   --aux-l1 "${AUX_L1:-1.0}" --noise-power "${NOISE_POWER:-1}" --length-power "${LENGTH_POWER:-1}" --p-gopro "${P_GOPRO:-0.3}" \
-  --p-line "${P_LINE:-0}" --log-every 100 --ckpt-minutes 2 \
+  --p-line "${P_LINE:-0}" --min-length "${MIN_LENGTH:-0}" --max-length "${MAX_LENGTH:-30}" --log-every 100 --ckpt-minutes 2 \
   --snapshot-every 10000000 ${bf16[@]+"${bf16[@]}"} 2>&1 | tee "$out/train.out" || status=$?
 # A run that stops early (a non-finite loss, the time limit) still leaves its last checkpoint,
 # written every 2 minutes: bring that back too.

@@ -36,12 +36,14 @@ GAMMA = 2.2
 class DegradeConfig:
     max_kernel: int = MAX_KERNEL
     max_length: float = 30.0  # longest camera-shake trajectory, pixels
+    min_length: float = 0.0  # shortest (0: a delta is possible)
     max_noise: float = MAX_NOISE
     # sigma = max_noise * u ** noise_power, u uniform: 1 is uniform (evaluation); larger values
     # favour light noise, so that more of a training batch carries a learnable deblurring signal.
     noise_power: float = 1.0
-    # Camera-shake length = max_length * u ** length_power: 1 is uniform (evaluation); larger
-    # values favour short blur, whose small residuals otherwise weigh little in the loss.
+    # Camera-shake length = min_length + (max_length - min_length) * u ** length_power: 1 is
+    # uniform (evaluation); larger values favour short blur, whose small residuals otherwise weigh
+    # little in the loss.
     length_power: float = 1.0
     p_gopro: float = 0.3  # probability of GoPro-style blur instead of a camera-shake kernel
     # Probability that a camera-shake kernel is a straight uniform motion (line_kernel) with the
@@ -58,6 +60,13 @@ class DegradeConfig:
             p = getattr(self, name)
             if not 0.0 <= p <= 1.0:
                 raise ValueError(f"{name} is a probability: expected 0 to 1, got {p}")
+        if not 0.0 <= self.min_length <= self.max_length:
+            raise ValueError(f"camera-shake lengths must satisfy 0 <= min_length <= max_length, "
+                             f"got min_length {self.min_length} and max_length {self.max_length}")
+
+    def shake_length(self, rng: np.random.Generator) -> float:
+        """One draw of a camera-shake length in pixels."""
+        return self.min_length + (self.max_length - self.min_length) * rng.random() ** self.length_power
 
 
 def random_trajectory(rng: np.random.Generator, n: int = 1000) -> np.ndarray:
@@ -126,7 +135,7 @@ def centroid(k: np.ndarray) -> tuple[float, float]:
 def camera_shake_kernel(rng: np.random.Generator, cfg: DegradeConfig = DegradeConfig(), length: float | None = None) -> np.ndarray:
     """A normalised motion-blur kernel with odd size <= cfg.max_kernel (float32)."""
     if length is None:
-        length = cfg.max_length * rng.random() ** cfg.length_power
+        length = cfg.shake_length(rng)
     size = cfg.max_kernel
     if length < 0.5:
         return np.ones((1, 1), np.float32)
@@ -171,7 +180,7 @@ def motion_kernel(rng: np.random.Generator, cfg: DegradeConfig = DegradeConfig()
     """The kernel of one camera-shake degradation: a straight motion with probability
     ``cfg.p_line``, else a random trajectory (camera_shake_kernel)."""
     if cfg.p_line > 0.0 and rng.random() < cfg.p_line:
-        return line_kernel(rng, cfg.max_length * rng.random() ** cfg.length_power, cfg.max_kernel)
+        return line_kernel(rng, cfg.shake_length(rng), cfg.max_kernel)
     return camera_shake_kernel(rng, cfg)
 
 

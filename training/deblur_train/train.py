@@ -203,7 +203,11 @@ def parse_args(argv=None):
     ap.add_argument("--noise-power", type=float, default=DegradeConfig.noise_power,
                     help="noise sigma = max * u**power: above 1 favours light noise (evaluation uses 1)")
     ap.add_argument("--length-power", type=float, default=DegradeConfig.length_power,
-                    help="camera-shake length = max * u**power: above 1 favours short blur (evaluation uses 1)")
+                    help="camera-shake length = min + (max - min) * u**power: above 1 favours short blur (evaluation uses 1)")
+    ap.add_argument("--min-length", type=float, default=DegradeConfig.min_length,
+                    help="shortest camera-shake length in pixels (evaluation uses 0)")
+    ap.add_argument("--max-length", type=float, default=DegradeConfig.max_length,
+                    help="longest camera-shake length in pixels (evaluation uses 30)")
     ap.add_argument("--p-line", type=float, default=DegradeConfig.p_line,
                     help="share of camera-shake kernels that are straight motions (evaluation uses 0)")
     ap.add_argument("--bf16", action="store_true",
@@ -241,6 +245,11 @@ def main(argv=None) -> None:
         torch.backends.cudnn.benchmark = True  # fixed crop size: let cuDNN pick its fastest kernels
     if args.bf16 and device.type == "cpu" and not cpu_has_bf16():
         raise SystemExit(bf16_refusal())
+    try:
+        deg = DegradeConfig(p_gopro=args.p_gopro, p_line=args.p_line, noise_power=args.noise_power,
+                            length_power=args.length_power, min_length=args.min_length, max_length=args.max_length)
+    except ValueError as e:
+        raise SystemExit(str(e))
     args.run.mkdir(parents=True, exist_ok=True)
     last = args.run / "last.pt"
     cfg = CONFIGS[args.config]
@@ -259,10 +268,7 @@ def main(argv=None) -> None:
         if args.init_predictor is not None:
             warm_start(model, ema, args.init_predictor, ("predictor",))
     set_stage(model, args)
-    sampler = CropSampler.from_dir(
-        args.data, crop=CropConfig(size=args.crop), deg=DegradeConfig(p_gopro=args.p_gopro, noise_power=args.noise_power,
-                                                                  length_power=args.length_power, p_line=args.p_line)
-    )
+    sampler = CropSampler.from_dir(args.data, crop=CropConfig(size=args.crop), deg=deg)
     batches = BatchSource(sampler, args.batch, args.seed, start_step=step, workers=args.workers)
     argd = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
     print(

@@ -252,6 +252,24 @@ def test_degrade_blurs_camera_shake_with_the_motion_kernel():
     np.testing.assert_allclose(blurry, np.clip(D.blur_valid(src, line), 0.0, 1.0), atol=1e-6)
 
 
+def test_shake_lengths_stay_between_min_and_max_length_and_the_default_draw_is_unchanged():
+    rng_a, rng_b = np.random.default_rng(3), np.random.default_rng(3)
+    default = np.array([D.DegradeConfig().shake_length(rng_a) for _ in range(500)])
+    np.testing.assert_array_equal(default, 30.0 * rng_b.random(500))
+    band = D.DegradeConfig(min_length=4.0, max_length=20.0)
+    lengths = np.array([band.shake_length(rng_a) for _ in range(500)])
+    assert lengths.min() >= 4.0 and lengths.max() <= 20.0 and abs(lengths.mean() - 12.0) < 1.0
+    # The band reaches the kernels: a fixed 14 px straight motion has variance 14^2 / 12 along.
+    fixed = D.DegradeConfig(min_length=14.0, max_length=14.0, p_line=1.0)
+    along = [_spread(D.motion_kernel(rng_a, fixed))[1] for _ in range(10)]
+    assert all(abs(a - 14.0**2 / 12) < 1.2 for a in along)
+
+
+def test_a_shake_length_band_upside_down_is_refused():
+    with pytest.raises(ValueError, match="0 <= min_length <= max_length, got min_length 20.0 and max_length 4.0"):
+        D.DegradeConfig(min_length=20.0, max_length=4.0)
+
+
 @pytest.mark.parametrize("field", ["p_line", "p_gopro"])
 def test_probabilities_outside_zero_to_one_are_refused(field):
     with pytest.raises(ValueError, match=f"{field} is a probability: expected 0 to 1, got 1.5"):

@@ -170,6 +170,16 @@ def test_bf16_is_refused_on_a_cpu_that_would_emulate_it(tmp_path, monkeypatch):
     assert not (tmp_path / "run").exists(), "refused before making the run folder"
 
 
+@pytest.mark.parametrize("flags, message", [
+    (["--p-line", "1.5"], "p_line is a probability: expected 0 to 1, got 1.5"),
+    (["--min-length", "20", "--max-length", "4"], "0 <= min_length <= max_length, got min_length 20.0 and max_length 4.0"),
+])
+def test_degradation_settings_out_of_range_are_refused_before_the_run_starts(tmp_path, flags, message):
+    with pytest.raises(SystemExit, match=message):
+        T.main(["--run", str(tmp_path / "run"), "--config", "tiny", "--steps", "1", "--device", "cpu", *flags])
+    assert not (tmp_path / "run").exists(), "refused before making the run folder"
+
+
 def test_with_minutes_the_cosine_ends_when_the_time_is_up():
     from deblur_train.train import lr_at, parse_args
 
@@ -246,14 +256,16 @@ def test_gpu_train_script_runs_end_to_end_on_the_cpu(tmp_path):
     out, run_dir = tmp_path / "out", tmp_path / "run"
     env = dict(os.environ, OUT=str(out), PACK=str(tmp_path / "pack"), RUN=str(run_dir), PY=sys.executable,
                DEVICE="cpu", BF16="0", CONFIG="tiny", MINUTES="0.1", WORKERS="1", BATCH="2", LENGTH_POWER="2",
-               NOISE_POWER="8", P_GOPRO="0.1", P_LINE="0.5", OMP_NUM_THREADS="1")
+               NOISE_POWER="8", P_GOPRO="0.1", P_LINE="0.5", MIN_LENGTH="4", MAX_LENGTH="20",
+               OMP_NUM_THREADS="1")
     done = subprocess.run(["bash", str(root / "scripts" / "gpu-train.sh")], env=env, capture_output=True, text=True,
                           timeout=600)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     assert "saved" in (out / "train.out").read_text()
     args = torch.load(run_dir / "last.pt", weights_only=False)["args"]
     assert (args["device"], args["config"], args["batch"]) == ("cpu", "tiny", 2)
-    assert (args["length_power"], args["noise_power"], args["p_gopro"], args["p_line"], args["bf16"]) == (2.0, 8.0, 0.1, 0.5, False)
+    assert (args["length_power"], args["noise_power"], args["p_gopro"], args["bf16"]) == (2.0, 8.0, 0.1, False)
+    assert (args["p_line"], args["min_length"], args["max_length"]) == (0.5, 4.0, 20.0)
     weights = torch.load(out / "weights.pt", weights_only=False)
     assert weights["config"]["name"] == "tiny"
     assert all(v.dtype == torch.float16 and torch.isfinite(v).all() for v in weights["ema"].values() if v.is_floating_point())

@@ -225,22 +225,24 @@ def test_p_line_mixes_in_straight_motions_of_the_shake_length_draw():
         rng = np.random.default_rng(5)
         return [D.motion_kernel(rng, D.DegradeConfig(p_line=p_line)) for _ in range(n)]
 
-    def straight(ks):
+    def spreads(ks):
+        return np.array([_spread(k) for k in ks])  # (across, along) per kernel
+
+    def straight(sp):
         # Longer than 3 px and no spread across it beyond bilinear rasterisation.
-        spreads = [_spread(k) for k in ks]
-        return np.array([along > 1.0 and across < 0.2 for across, along in spreads])
+        return (sp[:, 1] > 1.0) & (sp[:, 0] < 0.2)
 
     lines = kernels(1.0)
     assert all(abs(k.sum() - 1.0) < 1e-5 and max(abs(c) for c in D.centroid(k)) < 1e-5 for k in lines)  # float32
-    spreads = np.array([_spread(k) for k in lines])
+    line_spreads = spreads(lines)
     # Every line longer than about 3 px is straight; lengths are uniform on 0-30 px, as for shake
     # (line_kernel stops at 28 px), so the mean variance along is near E[L^2] / 12 = 25 px^2.
-    assert straight(lines)[spreads[:, 1] > 1.0].all()
-    assert 18.0 < spreads[:, 1].mean() < 26.0
+    assert straight(line_spreads)[line_spreads[:, 1] > 1.0].all()
+    assert 18.0 < line_spreads[:, 1].mean() < 26.0
     # Shake paths curl: few are straight by this measure. Half lines gives the mean of the two.
-    shake, mixed = straight(kernels(0.0)).mean(), straight(kernels(0.5)).mean()
+    shake, mixed = straight(spreads(kernels(0.0))).mean(), straight(spreads(kernels(0.5))).mean()
     assert shake < 0.3
-    assert abs(mixed - (straight(lines).mean() + shake) / 2) < 0.1
+    assert abs(mixed - (straight(line_spreads).mean() + shake) / 2) < 0.1
 
 
 def test_degrade_blurs_camera_shake_with_the_motion_kernel():

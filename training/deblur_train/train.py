@@ -52,10 +52,26 @@ def eq6_loss(model: DeblurModel, y: torch.Tensor, x0: torch.Tensor, level: torch
     return loss, stats
 
 
-def predictor_loss(model: DeblurModel, y: torch.Tensor, x0: torch.Tensor) -> tuple[torch.Tensor, dict]:
-    """L1 between g(y) and the sharp image: direct supervision of the predictor alone."""
-    loss = (model.predictor(y).float() - x0).abs().mean()
-    return loss, {"pred_l1": float(loss.detach())}
+def spectral_l1(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Mean modulus of the orthonormal 2-D FFT of a - b (MIMO-UNet's frequency loss). Its scale
+    is pixel L1's, but every frequency's error counts alike, so the fine detail that pixel L1
+    lets a small network blur away weighs as much as the broad shading."""
+    return torch.fft.rfft2(a - b, norm="ortho").abs().mean()
+
+
+def predictor_loss(model: DeblurModel, y: torch.Tensor, x0: torch.Tensor,
+                   fft_l1: float = 0.0) -> tuple[torch.Tensor, dict]:
+    """L1 between g(y) and the sharp image, plus ``fft_l1`` times spectral_l1: direct supervision
+    of the predictor alone."""
+    x_init = model.predictor(y).float()
+    pixel = (x_init - x0).abs().mean()
+    stats = {"pred_l1": float(pixel.detach())}
+    loss = pixel
+    if fft_l1 > 0:
+        spectral = spectral_l1(x_init, x0)
+        stats["pred_fft_l1"] = float(spectral.detach())
+        loss = loss + fft_l1 * spectral
+    return loss, stats
 
 
 class EMA:
@@ -134,7 +150,7 @@ def optimise(model: DeblurModel, opt: torch.optim.Optimizer, y: torch.Tensor, x0
     clipping); returns its stats with the loss and the gradient norm. The EMA is the caller's."""
     with torch.autocast(y.device.type, dtype=torch.bfloat16, enabled=args.bf16):
         if args.predictor_only:
-            loss, stats = predictor_loss(model, y, x0)
+            loss, stats = predictor_loss(model, y, x0, args.fft_l1)
         else:
             loss, stats = eq6_loss(model, y, x0, level, eps, args.aux_l1)
     opt.zero_grad(set_to_none=True)
@@ -190,6 +206,8 @@ def parse_args(argv=None):
     ap.add_argument("--ema", type=float, default=0.999)
     ap.add_argument("--grad-clip", type=float, default=1.0)
     ap.add_argument("--aux-l1", type=float, default=0.0, help="weight of an auxiliary |g(y) - x0| (paper: 0)")
+    ap.add_argument("--fft-l1", type=float, default=0.0,
+                    help="with --predictor-only: weight of a frequency-domain L1 term (spectral_l1; MIMO-UNet)")
     ap.add_argument("--init-predictor", type=Path, default=None,
                     help="when starting a run, take the predictor from this checkpoint's EMA weights "
                          "(after --init, if both are given: a denoiser from one run, a predictor from another)")

@@ -43,6 +43,34 @@ def test_eq6_loss_and_gradient_paths():
         torch.testing.assert_close(aux, ref + 0.5 * (m.predictor(y) - x0).abs().mean())
 
 
+def test_spectral_l1_weighs_each_frequency_bin_alike():
+    x = torch.rand(1, 3, 8, 8)
+    assert T.spectral_l1(x, x).item() == 0.0
+    # A constant offset c is one DC bin of c * sqrt(64) among the 8 x 5 bins of the half spectrum.
+    torch.testing.assert_close(T.spectral_l1(x + 0.5, x), torch.tensor(0.5 * 8 / 40))
+    # A checkerboard of +-0.5, all at the highest frequency, is one bin too: it weighs the same.
+    checker = (torch.arange(8).view(8, 1) + torch.arange(8).view(1, 8)) % 2 * 1.0 - 0.5
+    torch.testing.assert_close(T.spectral_l1(x + checker, x), torch.tensor(0.5 * 8 / 40))
+
+
+def test_predictor_loss_adds_the_weighted_spectral_term():
+    torch.manual_seed(0)
+    m = DeblurModel(TINY)
+    with torch.no_grad():
+        for p in m.parameters():
+            p.add_(torch.randn_like(p) * 0.05)
+    y, x0 = torch.rand(2, 3, 32, 32) * 2 - 1, torch.rand(2, 3, 32, 32) * 2 - 1
+    plain, stats = T.predictor_loss(m, y, x0)
+    assert "pred_fft_l1" not in stats and plain.item() == pytest.approx(stats["pred_l1"])
+    both, stats = T.predictor_loss(m, y, x0, fft_l1=2.0)
+    with torch.no_grad():
+        spectral = T.spectral_l1(m.predictor(y), x0)
+    torch.testing.assert_close(both.detach(), plain.detach() + 2.0 * spectral)
+    assert stats["pred_fft_l1"] == pytest.approx(spectral.item())
+    both.backward()
+    assert sum(p.grad.abs().sum() for p in m.predictor.parameters()) > 0
+
+
 def test_training_levels_feed_the_loss_in_range():
     lv = S.sample_sqrt_alpha_bar(1000, np.random.default_rng(0))
     assert lv.min() > 0.005 and lv.max() <= 1.0

@@ -26,6 +26,8 @@ from .onnx_bundle import MANIFEST, ort_session
 from .sampling import refine
 from .schedule import InferenceSchedule, parse_schedule
 
+PROBE_WINDOW = (192, 256)  # rows, columns of the blur probe's window in each photo
+
 
 def to_model(img: np.ndarray) -> np.ndarray:
     """uint8 H x W x 3 -> float32 1 x 3 x H x W in [-1, 1]."""
@@ -69,6 +71,27 @@ def load_pairs(root: Path, limit: int | None, only: list[str] | None = None) -> 
         raise SystemExit(f"no held-out pairs in {root}: run python -m deblur_train.make_heldout")
     load = lambda p: np.asarray(Image.open(p).convert("RGB"))  # noqa: E731
     return [(n, load(root / "blurry" / f"{n}.png"), load(root / "sharp" / f"{n}.png")) for n in names]
+
+
+def load_photos(root: Path, limit: int | None, long_side: int = 640,
+                window: tuple[int, int] = PROBE_WINDOW) -> list[np.ndarray]:
+    """Sharp photos from ``root`` (PNG and JPEG) for the blur probe, at about the held-out
+    frames' scale: each shrunk so that its long side is at most ``long_side``. Those still too
+    small for the probe's ``window`` and the blur's margin are left out; with ``limit``, that many
+    are taken evenly spaced in name order."""
+    photos = []
+    for path in sorted(p for p in root.iterdir() if p.suffix.lower() in (".png", ".jpg", ".jpeg")):
+        im = Image.open(path).convert("RGB")
+        k = min(1.0, long_side / max(im.size))
+        im = im.resize((round(im.width * k), round(im.height * k)), Image.LANCZOS)
+        if im.height >= window[0] + 2 * degrade.MARGIN and im.width >= window[1] + 2 * degrade.MARGIN:
+            photos.append(np.asarray(im))
+    if not photos:
+        raise SystemExit(f"no photo in {root} is at least {window[1] + 2 * degrade.MARGIN}x"
+                         f"{window[0] + 2 * degrade.MARGIN} px after scaling to a long side of {long_side}")
+    if limit is not None and limit < len(photos):
+        photos = [photos[i] for i in np.linspace(0, len(photos) - 1, limit).round().astype(int)]
+    return photos
 
 
 def scores(out: np.ndarray, ref: np.ndarray) -> dict:
@@ -242,7 +265,7 @@ KERNEL_SHAPES = {"shake": lambda rng, length: degrade.camera_shake_kernel(rng, l
 
 
 def blur_probe(bundle: Bundle, sharps: list[np.ndarray], lengths: list[float], sigmas: list[float],
-               schedule: tuple[int, float] | None, seed: int, size: tuple[int, int] = (192, 256),
+               schedule: tuple[int, float] | None, seed: int, size: tuple[int, int] = PROBE_WINDOW,
                kernel_shape: str = "shake") -> list[dict]:
     """How much blur the model removes, apart from noise: each sharp photo's most textured window
     (where deblurring shows; the held-out set is mostly smooth wallpaper, whose PSNR rewards
@@ -252,7 +275,8 @@ def blur_probe(bundle: Bundle, sharps: list[np.ndarray], lengths: list[float], s
     of: the blurry window; a fixed unsharp mask of it (a classical baseline: what sharpening alone
     gets back); deconvolution with the true kernel, given the blurred surroundings too (``wiener``,
     an oracle, at the row's best ``wiener_setting`` of WIENER_SETTINGS); the predictor; and one
-    sample at ``schedule``."""
+    sample at ``schedule``. ``blurry_detail`` and ``predictor_detail`` are their mean detail
+    ratios (fine detail against the sharp window's: 1 is as much)."""
     h, w = size
     m = degrade.MARGIN
     windows = [textured_crop(full, h, w, border=m) for full in sharps]
@@ -260,7 +284,8 @@ def blur_probe(bundle: Bundle, sharps: list[np.ndarray], lengths: list[float], s
     rows = []
     for length in lengths:
         for sigma in sigmas:
-            got: dict[str, list[float]] = {"blurry": [], "unsharp": [], "predictor": []}
+            got: dict[str, list[float]] = {"blurry": [], "unsharp": [], "predictor": [], "blurry_detail": [],
+                                           "predictor_detail": []}
             wiener: dict[tuple[str, float], list[float]] = {setting: [] for setting in WIENER_SETTINGS}
             for i, (full, (top, left)) in enumerate(zip(sharps, windows)):
                 src = full[top - m : top + h + m, left - m : left + w + m].astype(np.float32) / 255.0
@@ -280,7 +305,10 @@ def blur_probe(bundle: Bundle, sharps: list[np.ndarray], lengths: list[float], s
                 context[m:-m, m:-m] = blurry
                 for setting, out in zip(WIENER_SETTINGS, wiener_deconvolutions(context, kernel, WIENER_SETTINGS)):
                     wiener[setting].append(M.psnr(out[m:-m, m:-m], sharp))
-                got["predictor"].append(M.psnr(to_image(x_init[0, :, :hh, :ww]), sharp))
+                predicted = to_image(x_init[0, :, :hh, :ww])
+                got["predictor"].append(M.psnr(predicted, sharp))
+                got["blurry_detail"].append(M.detail_ratio(blurry, sharp))
+                got["predictor_detail"].append(M.detail_ratio(predicted, sharp))
                 if schedule is not None:
                     z0 = refine(bundle.denoiser, y, InferenceSchedule.linear(*schedule), np.random.default_rng(seed + i))
                     got.setdefault("sample", []).append(M.psnr(to_image((x_init + z0)[0, :, :hh, :ww]), sharp))
@@ -335,28 +363,37 @@ def main(argv=None) -> None:
                     help="--blur-probe's kernels: camera-shake trajectories as in training, or straight motion")
     ap.add_argument("--probe-noise", default="0,4", metavar="SIGMA,...",
                     help="noise sigmas in 8-bit levels for --blur-probe")
+    ap.add_argument("--probe-photos", type=Path, default=None, metavar="DIR",
+                    help="--blur-probe on these sharp photos instead of the held-out set (see load_photos), "
+                         "e.g. data/train: a model that gains more there than on held-out photos over-fits")
     args = ap.parse_args(argv)
     bundle = Bundle(args.bundle, args.threads)
     tuned = {k: (int(v["steps"]), float(v["schedule_end"]))
              for k in ("default_sampling", "averaging_sampling") if (v := bundle.manifest.get(k))}
-    pairs = load_pairs(args.heldout, args.limit, args.only)
+    if args.blur_probe and args.probe_photos:
+        sharps, source = load_photos(args.probe_photos, args.limit), f"windows of {args.probe_photos}"
+    else:
+        pairs = load_pairs(args.heldout, args.limit, args.only)
+        sharps, source = [p[2] for p in pairs], "held-out windows"
     t0 = time.time()
     if args.blur_probe:
         # One sample at the first --schedule, else at the bundle's default (none without either).
         sample_schedule = args.schedule[0] if args.schedule else tuned.get("default_sampling")
-        rows = blur_probe(bundle, [p[2] for p in pairs], [float(v) for v in args.blur_probe.split(",")],
+        rows = blur_probe(bundle, sharps, [float(v) for v in args.blur_probe.split(",")],
                           [float(v) for v in args.probe_noise.split(",")], sample_schedule, args.seed,
                           kernel_shape=args.probe_kernel)
-        print(f"{len(pairs)} held-out windows, {args.probe_kernel} kernels, {time.time() - t0:.0f} s")
+        print(f"{len(sharps)} {source}, {args.probe_kernel} kernels, {time.time() - t0:.0f} s")
         at = f" at {sample_schedule[0]}:{sample_schedule[1]:g}" if sample_schedule else ""
         print(f"| blur (px) | noise σ (/255) | blurry (dB) | unsharp mask gain (dB) | known-kernel deconvolution gain (dB) "
-              f"| predictor gain (dB) | one sample{at} gain (dB) |\n|---:|---:|---:|---:|---:|---:|---:|")
+              f"| predictor gain (dB) | one sample{at} gain (dB) | detail ratio, blurry → predictor |\n"
+              "|---:|---:|---:|---:|---:|---:|---:|---:|")
         for r in rows:
             sample = f"{r['sample'] - r['blurry']:+.2f}" if "sample" in r else "-"
             print(f"| {r['length']:g} | {r['sigma']:g} | {r['blurry']:.2f} | {r['unsharp'] - r['blurry']:+.2f} "
-                  f"| {r['wiener'] - r['blurry']:+.2f} | {r['predictor'] - r['blurry']:+.2f} | {sample} |")
+                  f"| {r['wiener'] - r['blurry']:+.2f} | {r['predictor'] - r['blurry']:+.2f} | {sample} "
+                  f"| {r['blurry_detail']:.3f} → {r['predictor_detail']:.3f} |")
         if args.json:
-            args.json.write_text(json.dumps({"bundle": str(args.bundle), "images": len(pairs), "sample_schedule": sample_schedule,
+            args.json.write_text(json.dumps({"bundle": str(args.bundle), "images": len(sharps), "sample_schedule": sample_schedule,
                                              "kernel_shape": args.probe_kernel,
                                              "blur_probe": rows}, indent=1) + "\n")
         return

@@ -77,7 +77,11 @@ def test_blur_probe_measures_the_blur_and_a_predictor_that_returns_its_input_gai
     by = {(r["length"], r["sigma"]): r for r in rows}
     for r in rows:
         assert abs(r["predictor"] - r["blurry"]) < 1e-9
+        assert abs(r["predictor_detail"] - r["blurry_detail"]) < 1e-9
         assert "sample" not in r
+    # Blur takes fine detail away, noise adds some.
+    assert by[12.0, 0.0]["blurry_detail"] < by[2.0, 0.0]["blurry_detail"] < 1
+    assert by[12.0, 8.0]["blurry_detail"] > by[12.0, 0.0]["blurry_detail"]
     # The unsharp-mask baseline sharpens mild noise-free blur back, and amplifies noise.
     assert by[2.0, 0.0]["unsharp"] > by[2.0, 0.0]["blurry"] + 0.5
     assert by[2.0, 8.0]["unsharp"] < by[2.0, 8.0]["blurry"] + 0.5
@@ -94,6 +98,7 @@ def test_blur_probe_measures_the_blur_and_a_predictor_that_returns_its_input_gai
 def test_blur_probe_shows_a_smoothing_predictor_as_a_loss_and_samples_when_asked():
     rows = blur_probe(Smoother(0.0), textured(), [2.0], [0.0], (1, 0.5), seed=5, size=(24, 32))
     assert rows[0]["predictor"] < rows[0]["blurry"] - 1
+    assert rows[0]["predictor_detail"] < rows[0]["blurry_detail"] / 2
     # A denoiser that predicts no noise leaves the sample's noise in: below the predictor.
     assert rows[0]["sample"] < rows[0]["predictor"]
 
@@ -123,6 +128,30 @@ def test_blur_probe_command_on_an_onnx_bundle(tmp_path, capsys):
     assert all({"blurry", "unsharp", "wiener", "predictor", "sample"} <= set(r) for r in got["blur_probe"])
     assert got["blur_probe"][1]["blurry"] < got["blur_probe"][0]["blurry"]
     assert "one sample at 4:0.5 gain" in capsys.readouterr().out
+
+
+def test_blur_probe_on_other_photos_scales_them_and_skips_those_too_small(tmp_path, capsys):
+    rng = np.random.default_rng(4)
+    big = ndimage.zoom(rng.integers(0, 256, (160, 200, 3)).astype(np.float64), (8, 8, 1), order=1).clip(0, 255)
+    Image.fromarray(big.astype(np.uint8)).save(tmp_path / "big.png")  # 1600x1280 -> 640x512
+    Image.fromarray(big[:300, :400].astype(np.uint8)).save(tmp_path / "wide.jpg")  # kept as it is
+    Image.fromarray(big[:200, :640].astype(np.uint8)).save(tmp_path / "short.png")  # under 192 + 2 margins
+    (tmp_path / "notes.txt").write_text("not a photo")
+    photos = evaluate.load_photos(tmp_path, None)
+    assert [p.shape for p in photos] == [(512, 640, 3), (300, 400, 3)]
+    assert len(evaluate.load_photos(tmp_path, 1)) == 1
+    with pytest.raises(SystemExit, match="no photo in"):
+        evaluate.load_photos(tmp_path, None, long_side=200)
+
+    tiny = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "tiny"
+    report = tmp_path / "probe.json"
+    # No held-out set is needed: --heldout points nowhere.
+    evaluate.main([str(tiny), "--heldout", str(tmp_path / "none"), "--blur-probe", "5", "--probe-noise", "0",
+                   "--probe-photos", str(tmp_path), "--threads", "1", "--json", str(report)])
+    got = json.loads(report.read_text())
+    assert got["images"] == 2
+    assert 0 < got["blur_probe"][0]["blurry_detail"] < 1
+    assert f"2 windows of {tmp_path}" in capsys.readouterr().out
 
 
 def test_unsharp_mask_leaves_flat_images_alone_and_undoes_some_gaussian_blur():

@@ -367,6 +367,8 @@ def main(argv=None) -> None:
                     help="--blur-probe on these sharp photos instead of the held-out set (see load_photos), "
                          "e.g. data/train: a model that gains more there than on held-out photos over-fits")
     args = ap.parse_args(argv)
+    if args.probe_photos and not args.blur_probe:
+        ap.error("--probe-photos chooses the photos of --blur-probe: add --blur-probe LENGTH,...")
     bundle = Bundle(args.bundle, args.threads)
     tuned = {k: (int(v["steps"]), float(v["schedule_end"]))
              for k in ("default_sampling", "averaging_sampling") if (v := bundle.manifest.get(k))}

@@ -261,6 +261,9 @@ def main(argv=None) -> None:
                           "cpu" if args.device == "auto" else args.device)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # fixed crop size: let cuDNN pick its fastest kernels
+    if args.fft_l1 > 0 and not args.predictor_only:
+        raise SystemExit(f"--fft-l1 {args.fft_l1} weighs a term of --predictor-only training; "
+                         "joint training uses Eq. 6 alone: add --predictor-only or drop --fft-l1")
     if args.bf16 and device.type == "cpu" and not cpu_has_bf16():
         raise SystemExit(bf16_refusal())
     try:

@@ -152,6 +152,9 @@ def test_blur_probe_on_other_photos_scales_them_and_skips_those_too_small(tmp_pa
     assert got["images"] == 2
     assert 0 < got["blur_probe"][0]["blurry_detail"] < 1
     assert f"2 windows of {tmp_path}" in capsys.readouterr().out
+    with pytest.raises(SystemExit):  # without --blur-probe there is nothing to run on them
+        evaluate.main([str(tiny), "--probe-photos", str(tmp_path)])
+    assert "add --blur-probe" in capsys.readouterr().err
 
 
 def test_unsharp_mask_leaves_flat_images_alone_and_undoes_some_gaussian_blur():

@@ -71,6 +71,11 @@ def test_predictor_loss_adds_the_weighted_spectral_term():
     assert sum(p.grad.abs().sum() for p in m.predictor.parameters()) > 0
 
 
+def test_fft_l1_outside_predictor_only_training_is_refused(tmp_path):
+    with pytest.raises(SystemExit, match="add --predictor-only"):
+        T.main(["--run", str(tmp_path / "run"), "--config", "tiny", "--data", str(tmp_path), "--fft-l1", "1"])
+
+
 def test_training_levels_feed_the_loss_in_range():
     lv = S.sample_sqrt_alpha_bar(1000, np.random.default_rng(0))
     assert lv.min() > 0.005 and lv.max() <= 1.0

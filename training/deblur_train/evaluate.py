@@ -23,6 +23,7 @@ from scipy import ndimage
 from . import TRAINING_ROOT, degrade
 from . import metrics as M
 from .onnx_bundle import MANIFEST, ort_session
+from .prepare_data import downscale
 from .sampling import refine
 from .schedule import InferenceSchedule, parse_schedule
 
@@ -81,11 +82,9 @@ def load_photos(root: Path, limit: int | None, long_side: int = 640,
     are taken evenly spaced in name order."""
     photos = []
     for path in sorted(p for p in root.iterdir() if p.suffix.lower() in (".png", ".jpg", ".jpeg")):
-        im = Image.open(path).convert("RGB")
-        k = min(1.0, long_side / max(im.size))
-        im = im.resize((round(im.width * k), round(im.height * k)), Image.LANCZOS)
-        if im.height >= window[0] + 2 * degrade.MARGIN and im.width >= window[1] + 2 * degrade.MARGIN:
-            photos.append(np.asarray(im))
+        photo = downscale(np.asarray(Image.open(path).convert("RGB")), long_side)
+        if photo.shape[0] >= window[0] + 2 * degrade.MARGIN and photo.shape[1] >= window[1] + 2 * degrade.MARGIN:
+            photos.append(photo)
     if not photos:
         raise SystemExit(f"no photo in {root} is at least {window[1] + 2 * degrade.MARGIN}x"
                          f"{window[0] + 2 * degrade.MARGIN} px after scaling to a long side of {long_side}")
@@ -372,7 +371,7 @@ def main(argv=None) -> None:
     bundle = Bundle(args.bundle, args.threads)
     tuned = {k: (int(v["steps"]), float(v["schedule_end"]))
              for k in ("default_sampling", "averaging_sampling") if (v := bundle.manifest.get(k))}
-    if args.blur_probe and args.probe_photos:
+    if args.probe_photos:  # only with --blur-probe (refused above otherwise)
         sharps, source = load_photos(args.probe_photos, args.limit), f"windows of {args.probe_photos}"
     else:
         pairs = load_pairs(args.heldout, args.limit, args.only)

@@ -1,0 +1,219 @@
+"""Would the predictor deblur faster if it knew the blur kernel, or were taught to estimate it?
+
+A diagnostic, not a training stage. Three predictor-only L1 runs from a checkpoint on the same
+batches (exp-band2's degradations: half straight motions, shake lengths 4-20 px, noise power 3,
+10 % GoPro blur; each step's batch is a function of the step alone), lr 2e-4 along a half cosine
+over --plan steps, EMA 0.995:
+
+- ``control``: the predictor as it is;
+- ``branch``: plus a global blur branch (convolutions on y, pooled over the whole image, an MLP)
+  whose 64-d embedding drives FiLM in every residual block of the predictor, and whose linear head
+  is taught the kernel's spectrum magnitude (|rfft2| on 32x32: blind to the kernel's shift and
+  flip) and the noise sigma, with an auxiliary L1 of weight --aux;
+- ``oracle``: the same FiLM, driven instead by the *true* spectrum and sigma (zeros for GoPro
+  blur): an upper bound for any kernel estimator feeding this predictor.
+
+The new FiLM layers start at zero, so every variant starts as the checkpoint's predictor. Every
+250 steps the EMA predictor is scored on the 30 held-out textured windows blurred by random
+camera shake of 8 / 14 / 20 px at sigma 0 / 4 (8-bit levels; kernel seeds [0, i, length x 100], so
+these gains are not the model card's blur probe, whose seed is 1234), in dB over the blurry window.
+
+    cd training && . .venv/bin/activate
+    export OMP_WAIT_POLICY=PASSIVE PYTHONPATH=.
+    for v in control branch; do python experiments/kernel_conditioning.py $v --minutes 40 > /tmp/kc-$v.log & done; wait
+    python experiments/kernel_conditioning.py oracle --minutes 35
+
+Results and what they say: docs/training.md, "One kernel, sixteen, and the kernel given".
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import math
+import time
+
+import numpy as np
+import torch
+from torch import nn
+
+from deblur_train import TRAINING_ROOT, degrade as D, metrics as M
+from deblur_train.configs import SMALL
+from deblur_train.data import CropConfig, CropSampler, batch_rng
+from deblur_train.evaluate import KERNEL_SHAPES, blur_8bit, load_pairs, textured_crop, to_image, to_model
+from deblur_train.models import DeblurModel, UNet
+
+EMB = 64
+SPECTRUM = 32 * 17  # |rfft2| of a kernel zero-padded to 32 x 32
+DEGRADE = D.DegradeConfig(p_line=0.5, min_length=4, max_length=20, noise_power=3, p_gopro=0.1)
+
+
+def blur_target(kernel: np.ndarray | None, sigma: float) -> tuple[np.ndarray, np.ndarray]:
+    """(target, mask): the kernel's spectrum magnitude and sigma / max noise; no spectrum for GoPro blur."""
+    target = np.zeros(SPECTRUM + 1, np.float32)
+    mask = np.zeros_like(target)
+    target[-1], mask[-1] = sigma / DEGRADE.max_noise, 1
+    if kernel is not None:
+        padded = np.zeros((32, 32))
+        padded[: kernel.shape[0], : kernel.shape[1]] = kernel
+        target[:-1], mask[:-1] = np.abs(np.fft.rfft2(padded)).ravel(), 1
+    return target, mask
+
+
+class BlurBranch(nn.Module):
+    """y -> a 64-d blur embedding from features pooled over the whole image; ``spectrum`` reads it out."""
+
+    def __init__(self, c: int = 48):
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.PixelUnshuffle(2), nn.Conv2d(12, c, 3, padding=1), nn.SiLU(), nn.Conv2d(c, c, 3, padding=1), nn.SiLU(),
+            nn.Conv2d(c, 2 * c, 3, stride=2, padding=1), nn.SiLU(), nn.Conv2d(2 * c, 2 * c, 3, stride=2, padding=1),
+            nn.SiLU(), nn.Conv2d(2 * c, 2 * c, 3, padding=1))
+        self.mlp = nn.Sequential(nn.Linear(4 * c, EMB), nn.SiLU(), nn.Linear(EMB, EMB))
+        self.spectrum = nn.Linear(EMB, SPECTRUM + 1)
+
+    def forward(self, y: torch.Tensor) -> torch.Tensor:
+        f = self.features(y)
+        # Means of the features and of their moduli: energy statistics, which is what a blur changes.
+        return self.mlp(torch.cat([f.mean((2, 3)), f.abs().mean((2, 3))], 1))
+
+
+class OracleBranch(nn.Module):
+    """The true blur target -> a 64-d embedding."""
+
+    def __init__(self):
+        super().__init__()
+        self.mlp = nn.Sequential(nn.Linear(SPECTRUM + 1, 256), nn.SiLU(), nn.Linear(256, EMB), nn.SiLU(),
+                                 nn.Linear(EMB, EMB))
+
+    def forward(self, target: torch.Tensor) -> torch.Tensor:
+        return self.mlp(target)
+
+
+class ConditionedPredictor(nn.Module):
+    """y + U-Net(y) with FiLM in every residual block from a blur embedding."""
+
+    def __init__(self, oracle: bool):
+        super().__init__()
+        self.oracle = oracle
+        self.branch = OracleBranch() if oracle else BlurBranch()
+        self.net = UNet(SMALL.predictor, 3, 3, conditional=True)
+        self.net.embed = nn.Identity()  # the U-Net's FiLM takes the blur embedding as it is
+
+    def forward(self, y: torch.Tensor, target: torch.Tensor | None = None):
+        emb = self.branch(target if self.oracle else y)
+        return y + self.net(y, emb), emb
+
+
+def make_pair(sampler: CropSampler, rng: np.random.Generator):
+    """One (blurry, sharp, target, mask): the degradation of deblur_train.degrade, keeping the kernel."""
+    m = D.MARGIN
+    src = sampler.sample_source(rng)
+    if rng.random() < DEGRADE.p_gopro:
+        blurry, sharp, _ = D.gopro_blur(src, rng, DEGRADE)
+        kernel = None
+    else:
+        kernel = D.motion_kernel(rng, DEGRADE)
+        blurry, sharp = D.blur_valid(src, kernel), src[m:-m, m:-m]
+    sigma = DEGRADE.max_noise * rng.random() ** DEGRADE.noise_power
+    blurry = D.finish(D.add_noise(blurry, sigma, rng), DEGRADE.quantize)
+    return (blurry, sharp, *blur_target(kernel, sigma))
+
+
+def probe_windows() -> dict:
+    h, w, m = 192, 256, D.MARGIN
+    sharps = [p[2] for p in load_pairs(TRAINING_ROOT / "data" / "heldout", None)]
+    windows = {}
+    for length in (8, 14, 20):
+        for sigma in (0, 4):
+            rows = []
+            for i, full in enumerate(sharps):
+                top, left = textured_crop(full, h, w, border=m)
+                src = full[top - m : top + h + m, left - m : left + w + m].astype(np.float32) / 255.0
+                kernel = KERNEL_SHAPES["shake"](np.random.default_rng([0, i, int(length * 100)]), length)
+                noise = np.random.default_rng([0, i, int(length * 100), int(sigma * 100)])
+                target, _ = blur_target(kernel, sigma / 255.0)
+                rows.append((blur_8bit(src, kernel, sigma, noise), full[top : top + h, left : left + w], target[None]))
+            windows[(length, sigma)] = rows
+    return windows
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("variant", choices=("control", "branch", "oracle"))
+    ap.add_argument("--init", default="runs/small-v13-joint/last.pt", help="checkpoint whose EMA predictor starts")
+    ap.add_argument("--minutes", type=float, default=40.0)
+    ap.add_argument("--plan", type=int, default=600, help="steps of the half cosine")
+    ap.add_argument("--aux", type=float, default=1.0, help="branch: weight of the spectrum and sigma L1")
+    ap.add_argument("--threads", type=int, default=1)
+    args = ap.parse_args()
+
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    ema_weights = torch.load(args.init, weights_only=False)["ema"]
+    weights = {k[len("predictor."):]: v for k, v in ema_weights.items() if k.startswith("predictor.")}
+    if args.variant == "control":
+        model = DeblurModel(SMALL).predictor
+        model.load_state_dict(weights)
+    else:
+        model = ConditionedPredictor(oracle=args.variant == "oracle")
+        missing, unexpected = model.load_state_dict(weights, strict=False)
+        if unexpected or not all("film" in k or k.startswith("branch") for k in missing):
+            raise SystemExit(f"{args.init} does not fit the small predictor: missing {missing}, unexpected {unexpected}")
+    ema = copy.deepcopy(model).eval().requires_grad_(False)
+    opt = torch.optim.AdamW(model.parameters(), lr=2e-4, weight_decay=1e-4)
+    sampler = CropSampler.from_dir(TRAINING_ROOT / "data" / "train", crop=CropConfig(size=128), deg=DEGRADE)
+    windows = probe_windows()
+
+    def run(net, y, target):
+        out = net(y) if args.variant == "control" else net(y, target)[0]
+        return out
+
+    def evaluate() -> str:
+        gains = []
+        with torch.no_grad():
+            for (length, sigma), rows in windows.items():
+                g = [M.psnr(to_image(run(ema, torch.from_numpy(to_model(b)), torch.from_numpy(t)).numpy()[0]), x)
+                     - M.psnr(b, x) for b, x, t in rows]
+                gains.append(f"{length}/{sigma} {np.mean(g):+.2f}")
+        return "  ".join(gains)
+
+    print(f"{args.variant}: {sum(p.numel() for p in model.parameters()) / 1e6:.2f}M parameters; step 0: {evaluate()}", flush=True)
+    to = lambda a: torch.from_numpy(np.ascontiguousarray(np.stack(a).transpose(0, 3, 1, 2) * 2 - 1, np.float32))  # noqa: E731
+    t0, step, logged = time.time(), 0, []
+    while time.time() - t0 < args.minutes * 60:
+        rng = batch_rng(71, step)
+        pairs = [make_pair(sampler, rng) for _ in range(8)]
+        y, x = to([p[0] for p in pairs]), to([p[1] for p in pairs])
+        target = torch.from_numpy(np.stack([p[2] for p in pairs]))
+        mask = torch.from_numpy(np.stack([p[3] for p in pairs]))
+        lr = 2e-4 * min(1, (step + 1) / 30) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1, step / args.plan))))
+        for group in opt.param_groups:
+            group["lr"] = lr
+        aux = torch.zeros(())
+        if args.variant == "control":
+            l1 = (model(y) - x).abs().mean()
+        else:
+            out, emb = model(y, target)
+            l1 = (out - x).abs().mean()
+            if args.variant == "branch":
+                aux = ((model.branch.spectrum(emb) - target).abs() * mask).sum() / mask.sum()
+        opt.zero_grad()
+        (l1 + args.aux * aux).backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        with torch.no_grad():
+            for e, p in zip(ema.parameters(), model.parameters()):
+                e.mul_(0.995).add_(p.detach(), alpha=0.005)
+        step += 1
+        logged.append((l1.item(), aux.item()))
+        if step % 50 == 0:
+            l1_mean, aux_mean = np.mean(logged[-50:], 0)
+            print(f"step {step} {time.time() - t0:.0f} s: training L1 {l1_mean:.5f}, aux {aux_mean:.4f}", flush=True)
+        if step % 250 == 0:
+            print(f"step {step}: {evaluate()}", flush=True)
+    print(f"end, step {step}: {evaluate()}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

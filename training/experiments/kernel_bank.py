@@ -8,6 +8,7 @@ kernel i mod K) and by a fresh random 14 px trajectory each. Nothing is saved.
 
     cd training && . .venv/bin/activate
     OMP_WAIT_POLICY=PASSIVE PYTHONPATH=. python experiments/kernel_bank.py --bank 1 --minutes 7
+    OMP_WAIT_POLICY=PASSIVE PYTHONPATH=. python experiments/kernel_bank.py --bank 4 --minutes 12 --threads 1
     OMP_WAIT_POLICY=PASSIVE PYTHONPATH=. python experiments/kernel_bank.py --bank 16 --minutes 12 --threads 1
 
 Results and what they say: docs/training.md, "One kernel, sixteen, and the kernel given".

@@ -166,8 +166,7 @@ def main() -> None:
     windows = probe_windows()
 
     def run(net, y, target):
-        out = net(y) if args.variant == "control" else net(y, target)[0]
-        return out
+        return net(y) if args.variant == "control" else net(y, target)[0]
 
     def evaluate() -> str:
         gains = []

@@ -11,9 +11,13 @@ over --plan steps, EMA 0.995:
   is taught the kernel's spectrum magnitude (|rfft2| on 32x32: blind to the kernel's shift and
   flip) and the noise sigma, with an auxiliary L1 of weight --aux;
 - ``oracle``: the same FiLM, driven instead by the *true* spectrum and sigma (zeros for GoPro
-  blur): an upper bound for any kernel estimator feeding this predictor.
+  blur): an upper bound for any kernel estimator feeding this predictor;
+- ``wiener``: no FiLM; the predictor also sees y deconvolved by the *true* kernel (a Wiener filter
+  with the gradient prior, its ratio set by the true sigma; y itself for GoPro blur) as three more
+  input channels: what a kernel-aware predictor would start from, given a perfect estimate.
 
-The new FiLM layers start at zero, so every variant starts as the checkpoint's predictor. Every
+The new FiLM layers and input weights start at zero, so every variant starts as the checkpoint's
+predictor. Every
 250 steps the EMA predictor is scored on the 30 held-out textured windows blurred by random
 camera shake of 8 / 14 / 20 px at sigma 0 / 4 (8-bit levels; kernel seeds [0, i, length x 100], so
 these gains are not the model card's blur probe, whose seed is 1234), in dB over the blurry window.
@@ -22,6 +26,7 @@ these gains are not the model card's blur probe, whose seed is 1234), in dB over
     export OMP_WAIT_POLICY=PASSIVE PYTHONPATH=.
     for v in control branch; do python experiments/kernel_conditioning.py $v --minutes 40 > /tmp/kc-$v.log & done; wait
     python experiments/kernel_conditioning.py oracle --minutes 35
+    python experiments/kernel_conditioning.py wiener --minutes 22 --threads 2
 
 Results and what they say: docs/training.md, "One kernel, sixteen, and the kernel given".
 """
@@ -40,7 +45,8 @@ from torch import nn
 from deblur_train import TRAINING_ROOT, degrade as D, metrics as M
 from deblur_train.configs import SMALL
 from deblur_train.data import CropConfig, CropSampler, batch_rng
-from deblur_train.evaluate import KERNEL_SHAPES, blur_8bit, load_pairs, textured_crop, to_image, to_model
+from deblur_train.evaluate import (KERNEL_SHAPES, blur_8bit, load_pairs, textured_crop, to_image, to_model,
+                                   wiener_deconvolve)
 from deblur_train.models import DeblurModel, UNet
 
 EMB = 64
@@ -58,6 +64,32 @@ def blur_target(kernel: np.ndarray | None, sigma: float) -> tuple[np.ndarray, np
         padded[: kernel.shape[0], : kernel.shape[1]] = kernel
         target[:-1], mask[:-1] = np.abs(np.fft.rfft2(padded)).ravel(), 1
     return target, mask
+
+
+def wiener_input(blurry: np.ndarray, kernel: np.ndarray | None, sigma: float) -> np.ndarray:
+    """float [0, 1] blurry deconvolved by the true kernel (gradient prior, ratio from sigma); itself
+    without a kernel (GoPro blur)."""
+    if kernel is None:
+        return blurry
+    as8 = (np.clip(blurry, 0, 1) * 255).round().astype(np.uint8)
+    return wiener_deconvolve(as8, kernel, max(1e-3, 60.0 * sigma**2), "gradient").astype(np.float32) / 255.0
+
+
+class WienerInputPredictor(nn.Module):
+    """y + U-Net(y, wiener(y)): the small predictor with three more input channels, at zero."""
+
+    def __init__(self):
+        super().__init__()
+        self.net = UNet(SMALL.predictor, 6, 3, conditional=False)
+
+    def load_small(self, weights: dict) -> None:
+        weights = dict(weights)
+        w = weights["net.conv_in.weight"]  # (c0, 12, 3, 3): the unshuffled y channels come first
+        weights["net.conv_in.weight"] = torch.cat([w, torch.zeros_like(w)], dim=1)
+        self.load_state_dict(weights)
+
+    def forward(self, y: torch.Tensor, wiener: torch.Tensor):
+        return y + self.net(torch.cat([y, wiener], dim=1)), None
 
 
 class BlurBranch(nn.Module):
@@ -117,7 +149,7 @@ def make_pair(sampler: CropSampler, rng: np.random.Generator):
         blurry, sharp = D.blur_valid(src, kernel), src[m:-m, m:-m]
     sigma = DEGRADE.max_noise * rng.random() ** DEGRADE.noise_power
     blurry = D.finish(D.add_noise(blurry, sigma, rng), DEGRADE.quantize)
-    return (blurry, sharp, *blur_target(kernel, sigma))
+    return (blurry, sharp, *blur_target(kernel, sigma), wiener_input(blurry, kernel, sigma))
 
 
 def probe_windows() -> dict:
@@ -133,14 +165,17 @@ def probe_windows() -> dict:
                 kernel = KERNEL_SHAPES["shake"](np.random.default_rng([0, i, int(length * 100)]), length)
                 noise = np.random.default_rng([0, i, int(length * 100), int(sigma * 100)])
                 target, _ = blur_target(kernel, sigma / 255.0)
-                rows.append((blur_8bit(src, kernel, sigma, noise), full[top : top + h, left : left + w], target[None]))
+                blurry = blur_8bit(src, kernel, sigma, noise)
+                wiener = wiener_input(blurry.astype(np.float32) / 255.0, kernel, sigma / 255.0)
+                wiener = np.ascontiguousarray(wiener.transpose(2, 0, 1)[None] * 2 - 1, np.float32)
+                rows.append((blurry, full[top : top + h, left : left + w], target[None], wiener))
             windows[(length, sigma)] = rows
     return windows
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("variant", choices=("control", "branch", "oracle"))
+    ap.add_argument("variant", choices=("control", "branch", "oracle", "wiener"))
     ap.add_argument("--init", default="runs/small-v13-joint/last.pt", help="checkpoint whose EMA predictor starts")
     ap.add_argument("--minutes", type=float, default=40.0)
     ap.add_argument("--plan", type=int, default=600, help="steps of the half cosine")
@@ -155,6 +190,9 @@ def main() -> None:
     if args.variant == "control":
         model = DeblurModel(SMALL).predictor
         model.load_state_dict(weights)
+    elif args.variant == "wiener":
+        model = WienerInputPredictor()
+        model.load_small(weights)
     else:
         model = ConditionedPredictor(oracle=args.variant == "oracle")
         missing, unexpected = model.load_state_dict(weights, strict=False)
@@ -165,15 +203,17 @@ def main() -> None:
     sampler = CropSampler.from_dir(TRAINING_ROOT / "data" / "train", crop=CropConfig(size=128), deg=DEGRADE)
     windows = probe_windows()
 
-    def run(net, y, target):
-        return net(y) if args.variant == "control" else net(y, target)[0]
+    def run(net, y, target, wiener):
+        if args.variant == "control":
+            return net(y)
+        return net(y, wiener if args.variant == "wiener" else target)[0]
 
     def evaluate() -> str:
         gains = []
         with torch.no_grad():
             for (length, sigma), rows in windows.items():
-                g = [M.psnr(to_image(run(ema, torch.from_numpy(to_model(b)), torch.from_numpy(t)).numpy()[0]), x)
-                     - M.psnr(b, x) for b, x, t in rows]
+                g = [M.psnr(to_image(run(ema, torch.from_numpy(to_model(b)), torch.from_numpy(t),
+                                         torch.from_numpy(wi)).numpy()[0]), x) - M.psnr(b, x) for b, x, t, wi in rows]
                 gains.append(f"{length}/{sigma} {np.mean(g):+.2f}")
         return "  ".join(gains)
 
@@ -186,6 +226,7 @@ def main() -> None:
         y, x = to([p[0] for p in pairs]), to([p[1] for p in pairs])
         target = torch.from_numpy(np.stack([p[2] for p in pairs]))
         mask = torch.from_numpy(np.stack([p[3] for p in pairs]))
+        wiener = to([p[4] for p in pairs])
         lr = 2e-4 * min(1, (step + 1) / 30) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1, step / args.plan))))
         for group in opt.param_groups:
             group["lr"] = lr
@@ -193,7 +234,7 @@ def main() -> None:
         if args.variant == "control":
             l1 = (model(y) - x).abs().mean()
         else:
-            out, emb = model(y, target)
+            out, emb = model(y, wiener if args.variant == "wiener" else target)
             l1 = (out - x).abs().mean()
             if args.variant == "branch":
                 aux = ((model.branch.spectrum(emb) - target).abs() * mask).sum() / mask.sum()

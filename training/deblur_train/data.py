@@ -126,10 +126,14 @@ class CropSampler:
     def batch(self, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """(blurry, sharp) as float32 N x 3 x H x W in [-1, 1]."""
         pairs = [self.sample(rng) for _ in range(n)]
-        # Contiguous N x C x H x W, however the batch travels: torch picks its convolution kernels
-        # by memory layout, and a channels-last view would train slightly different weights.
-        to = lambda a: np.ascontiguousarray(np.stack(a).transpose(0, 3, 1, 2) * 2.0 - 1.0, np.float32)  # noqa: E731
-        return to([p[0] for p in pairs]), to([p[1] for p in pairs])
+        return to_batch([p[0] for p in pairs]), to_batch([p[1] for p in pairs])
+
+
+def to_batch(images: list[np.ndarray]) -> np.ndarray:
+    """float [0, 1] H x W x 3 images -> float32 N x 3 x H x W in [-1, 1], the networks' input."""
+    # Contiguous N x C x H x W, however the batch travels: torch picks its convolution kernels
+    # by memory layout, and a channels-last view would train slightly different weights.
+    return np.ascontiguousarray(np.stack(images).transpose(0, 3, 1, 2) * 2.0 - 1.0, np.float32)
 
 
 def batch_rng(seed: int, step: int) -> np.random.Generator:

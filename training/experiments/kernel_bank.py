@@ -24,12 +24,9 @@ import torch
 
 from deblur_train import TRAINING_ROOT, degrade as D, metrics as M
 from deblur_train.configs import SMALL
-from deblur_train.data import CropConfig, CropSampler
-from deblur_train.evaluate import blur_8bit, load_pairs, textured_crop, to_image, to_model
+from deblur_train.data import CropConfig, CropSampler, to_batch
+from deblur_train.evaluate import PROBE_WINDOW, blur_8bit, load_pairs, textured_crop, to_image, to_model
 from deblur_train.models import DeblurModel
-
-WINDOW = (192, 256)
-
 
 def bank_kernels(k: int, length: float, seed: int = 12345) -> list[np.ndarray]:
     rng = np.random.default_rng(seed)
@@ -40,7 +37,7 @@ def bank_kernels(k: int, length: float, seed: int = 12345) -> list[np.ndarray]:
 
 def probe_windows(kernels: list[np.ndarray]) -> tuple[list, list]:
     """(blurry, sharp) windows of the held-out photos: by the bank's kernels, and by random 14 px ones."""
-    h, w = WINDOW
+    h, w = PROBE_WINDOW
     m = D.MARGIN
     bank, fresh = [], []
     for i, (_, _, full) in enumerate(load_pairs(TRAINING_ROOT / "data" / "heldout", None)):
@@ -91,8 +88,8 @@ def main() -> None:
             srcs.append(sampler.sample_source(rng))
             kernel = kernels[0] if len(kernels) == 1 else kernels[int(rng.integers(len(kernels)))]
             blurry.append(D.finish(D.blur_valid(srcs[-1], kernel), True))
-        to = lambda a: torch.from_numpy(np.ascontiguousarray(np.stack(a).transpose(0, 3, 1, 2) * 2 - 1, np.float32))  # noqa: E731
-        loss = (predictor(to(blurry)) - to([s[m:-m, m:-m] for s in srcs])).abs().mean()
+        y, x = (torch.from_numpy(to_batch(a)) for a in (blurry, [s[m:-m, m:-m] for s in srcs]))
+        loss = (predictor(y) - x).abs().mean()
         opt.zero_grad()
         loss.backward()
         opt.step()

@@ -1,6 +1,6 @@
 """Would the predictor deblur faster if it knew the blur kernel, or were taught to estimate it?
 
-A diagnostic, not a training stage. Three predictor-only L1 runs from a checkpoint on the same
+A diagnostic, not a training stage. Four predictor-only L1 runs from a checkpoint on the same
 batches (exp-band2's degradations: half straight motions, shake lengths 4-20 px, noise power 3,
 10 % GoPro blur; each step's batch is a function of the step alone), lr 2e-4 along a half cosine
 over --plan steps, EMA 0.995:
@@ -17,8 +17,7 @@ over --plan steps, EMA 0.995:
   input channels: what a kernel-aware predictor would start from, given a perfect estimate.
 
 The new FiLM layers and input weights start at zero, so every variant starts as the checkpoint's
-predictor. Every
-250 steps the EMA predictor is scored on the 30 held-out textured windows blurred by random
+predictor. Every 250 steps the EMA predictor is scored on the 30 held-out textured windows blurred by random
 camera shake of 8 / 14 / 20 px at sigma 0 / 4 (8-bit levels; kernel seeds [0, i, length x 100], so
 these gains are not the model card's blur probe, whose seed is 1234), in dB over the blurry window.
 
@@ -44,8 +43,8 @@ from torch import nn
 
 from deblur_train import TRAINING_ROOT, degrade as D, metrics as M
 from deblur_train.configs import SMALL
-from deblur_train.data import CropConfig, CropSampler, batch_rng
-from deblur_train.evaluate import (KERNEL_SHAPES, blur_8bit, load_pairs, textured_crop, to_image, to_model,
+from deblur_train.data import CropConfig, CropSampler, batch_rng, to_batch
+from deblur_train.evaluate import (KERNEL_SHAPES, PROBE_WINDOW, blur_8bit, load_pairs, textured_crop, to_image, to_model,
                                    wiener_deconvolve)
 from deblur_train.models import DeblurModel, UNet
 
@@ -137,8 +136,9 @@ class ConditionedPredictor(nn.Module):
         return y + self.net(y, emb), emb
 
 
-def make_pair(sampler: CropSampler, rng: np.random.Generator):
-    """One (blurry, sharp, target, mask): the degradation of deblur_train.degrade, keeping the kernel."""
+def make_pair(sampler: CropSampler, rng: np.random.Generator, with_wiener: bool):
+    """One (blurry, sharp, target, mask, wiener input or None): the degradation of
+    deblur_train.degrade, keeping the kernel. The Wiener step draws nothing from ``rng``."""
     m = D.MARGIN
     src = sampler.sample_source(rng)
     if rng.random() < DEGRADE.p_gopro:
@@ -149,11 +149,11 @@ def make_pair(sampler: CropSampler, rng: np.random.Generator):
         blurry, sharp = D.blur_valid(src, kernel), src[m:-m, m:-m]
     sigma = DEGRADE.max_noise * rng.random() ** DEGRADE.noise_power
     blurry = D.finish(D.add_noise(blurry, sigma, rng), DEGRADE.quantize)
-    return (blurry, sharp, *blur_target(kernel, sigma), wiener_input(blurry, kernel, sigma))
+    return (blurry, sharp, *blur_target(kernel, sigma), wiener_input(blurry, kernel, sigma) if with_wiener else None)
 
 
-def probe_windows() -> dict:
-    h, w, m = 192, 256, D.MARGIN
+def probe_windows(with_wiener: bool) -> dict:
+    (h, w), m = PROBE_WINDOW, D.MARGIN
     sharps = [p[2] for p in load_pairs(TRAINING_ROOT / "data" / "heldout", None)]
     windows = {}
     for length in (8, 14, 20):
@@ -166,8 +166,9 @@ def probe_windows() -> dict:
                 noise = np.random.default_rng([0, i, int(length * 100), int(sigma * 100)])
                 target, _ = blur_target(kernel, sigma / 255.0)
                 blurry = blur_8bit(src, kernel, sigma, noise)
-                wiener = wiener_input(blurry.astype(np.float32) / 255.0, kernel, sigma / 255.0)
-                wiener = np.ascontiguousarray(wiener.transpose(2, 0, 1)[None] * 2 - 1, np.float32)
+                wiener = None
+                if with_wiener:
+                    wiener = to_batch([wiener_input(blurry.astype(np.float32) / 255.0, kernel, sigma / 255.0)])
                 rows.append((blurry, full[top : top + h, left : left + w], target[None], wiener))
             windows[(length, sigma)] = rows
     return windows
@@ -201,43 +202,42 @@ def main() -> None:
     ema = copy.deepcopy(model).eval().requires_grad_(False)
     opt = torch.optim.AdamW(model.parameters(), lr=2e-4, weight_decay=1e-4)
     sampler = CropSampler.from_dir(TRAINING_ROOT / "data" / "train", crop=CropConfig(size=128), deg=DEGRADE)
-    windows = probe_windows()
+    with_wiener = args.variant == "wiener"
+    windows = probe_windows(with_wiener)
 
     def run(net, y, target, wiener):
+        """(output, blur embedding or None) of the variant's network."""
         if args.variant == "control":
-            return net(y)
-        return net(y, wiener if args.variant == "wiener" else target)[0]
+            return net(y), None
+        return net(y, wiener if with_wiener else target)
 
     def evaluate() -> str:
         gains = []
         with torch.no_grad():
             for (length, sigma), rows in windows.items():
                 g = [M.psnr(to_image(run(ema, torch.from_numpy(to_model(b)), torch.from_numpy(t),
-                                         torch.from_numpy(wi)).numpy()[0]), x) - M.psnr(b, x) for b, x, t, wi in rows]
+                                         None if wi is None else torch.from_numpy(wi))[0].numpy()[0]), x)
+                     - M.psnr(b, x) for b, x, t, wi in rows]
                 gains.append(f"{length}/{sigma} {np.mean(g):+.2f}")
         return "  ".join(gains)
 
     print(f"{args.variant}: {sum(p.numel() for p in model.parameters()) / 1e6:.2f}M parameters; step 0: {evaluate()}", flush=True)
-    to = lambda a: torch.from_numpy(np.ascontiguousarray(np.stack(a).transpose(0, 3, 1, 2) * 2 - 1, np.float32))  # noqa: E731
     t0, step, logged = time.time(), 0, []
     while time.time() - t0 < args.minutes * 60:
         rng = batch_rng(71, step)
-        pairs = [make_pair(sampler, rng) for _ in range(8)]
-        y, x = to([p[0] for p in pairs]), to([p[1] for p in pairs])
+        pairs = [make_pair(sampler, rng, with_wiener) for _ in range(8)]
+        y, x = (torch.from_numpy(to_batch([p[i] for p in pairs])) for i in (0, 1))
         target = torch.from_numpy(np.stack([p[2] for p in pairs]))
         mask = torch.from_numpy(np.stack([p[3] for p in pairs]))
-        wiener = to([p[4] for p in pairs])
+        wiener = torch.from_numpy(to_batch([p[4] for p in pairs])) if with_wiener else None
         lr = 2e-4 * min(1, (step + 1) / 30) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1, step / args.plan))))
         for group in opt.param_groups:
             group["lr"] = lr
+        out, emb = run(model, y, target, wiener)
+        l1 = (out - x).abs().mean()
         aux = torch.zeros(())
-        if args.variant == "control":
-            l1 = (model(y) - x).abs().mean()
-        else:
-            out, emb = model(y, wiener if args.variant == "wiener" else target)
-            l1 = (out - x).abs().mean()
-            if args.variant == "branch":
-                aux = ((model.branch.spectrum(emb) - target).abs() * mask).sum() / mask.sum()
+        if args.variant == "branch":
+            aux = ((model.branch.spectrum(emb) - target).abs() * mask).sum() / mask.sum()
         opt.zero_grad()
         (l1 + args.aux * aux).backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

@@ -15,7 +15,13 @@ Each row gives the mean gain in dB over the blurry image of:
 - ``wiener_true``: the true kernel's Wiener filter, at the best setting of evaluate.WIENER_SETTINGS;
 - ``wiener_est``: the estimated kernel's, at WIENER_SETTINGS' best for this row (chosen with the
   sharp image, so optimistic by the choice) and its spread over the images;
-- ``est_then_predictor``: the predictor run on that Wiener output.
+- ``est_then_predictor``: the predictor run on that Wiener output;
+- ``trusted``: the photos whose kernel estimate passes a self-check (``agreement``: the L1
+  distance from the whole photo's estimate to the nearer of the estimates from its left and right
+  halves, each with 16 px of overlap; uniform shake gives every part the same kernel, so a sound
+  estimate is found again from half the photo). The check passes below --trust. Each row gives
+  how many pass, their mean Wiener gain, and ``hybrid``: the estimate's Wiener output where the
+  check passes and the predictor's output elsewhere.
 
 It also gives the kernel error: the L1 distance between the estimated kernel and the true one on
 a 31 x 31 support, after centring both (0 is exact, 2 shares no mass).
@@ -170,6 +176,8 @@ def main(argv=None) -> None:
     ap.add_argument("--sigmas", default="0,4")
     ap.add_argument("--weight", type=float, default=2e-3, help="L0 weight of the latent image")
     ap.add_argument("--ridge", type=float, default=0.01, help="kernel ridge, relative to the gradients' energy")
+    ap.add_argument("--trust", type=float, default=0.35,
+                    help="agreement below which an estimate is trusted (set on the 14 px rows of the default run)")
     ap.add_argument("--seed", type=int, default=1234)
     args = ap.parse_args(argv)
 
@@ -179,7 +187,7 @@ def main(argv=None) -> None:
     for length in [float(v) for v in args.lengths.split(",")]:
         for sigma in [float(v) for v in args.sigmas.split(",")]:
             t0 = time.time()
-            base, pred, errors = [], [], []
+            base, pred, errors, agreement = [], [], [], []
             true = {s: [] for s in WIENER_SETTINGS}
             est = {s: [] for s in WIENER_SETTINGS}
             est_outputs = {s: [] for s in WIENER_SETTINGS}
@@ -192,6 +200,10 @@ def main(argv=None) -> None:
                 pred.append(M.psnr(run_predictor(bundle, blurry), sharp))
                 estimate = estimate_kernel(blurry, weight=args.weight, ridge=args.ridge)
                 errors.append(float(np.abs(estimate - on_support(centred(on_support(kernel)))).sum()))
+                w = blurry.shape[1]
+                halves = [estimate_kernel(part, weight=args.weight, ridge=args.ridge)
+                          for part in (blurry[:, : w // 2 + 16], blurry[:, w // 2 - 16 :])]
+                agreement.append(min(float(np.abs(estimate - half).sum()) for half in halves))
                 for s, out in zip(WIENER_SETTINGS, wiener_deconvolutions(blurry, kernel, WIENER_SETTINGS)):
                     true[s].append(M.psnr(out, sharp))
                 for s, out in zip(WIENER_SETTINGS, wiener_deconvolutions(blurry, estimate, WIENER_SETTINGS)):
@@ -202,11 +214,16 @@ def main(argv=None) -> None:
             best_est = max(WIENER_SETTINGS, key=lambda s: np.mean(est[s]))
             est_gains = np.array(est[best_est]) - np.array(base)
             then_pred = [M.psnr(run_predictor(bundle, out), sharp) for out, (_, sharp) in zip(est_outputs[best_est], photos)]
+            trusted = np.array(agreement) < args.trust
+            hybrid = np.where(trusted, est[best_est], pred)
             print(f"{length:g} px, sigma {sigma:g}, {len(photos)} photos: blurry {b:.2f} dB; gains: predictor "
                   f"{np.mean(pred) - b:+.2f}, wiener_true {np.mean(true[best_true]) - b:+.2f} {best_true}, "
                   f"wiener_est {est_gains.mean():+.2f} {best_est} (min {est_gains.min():+.2f}, median "
                   f"{np.median(est_gains):+.2f}, {int((est_gains < 0).sum())} below blurry), est_then_predictor "
-                  f"{np.mean(then_pred) - b:+.2f}; kernel error median {np.median(errors):.2f} "
+                  f"{np.mean(then_pred) - b:+.2f}; trusted {int(trusted.sum())} (mean "
+                  f"{est_gains[trusted].mean() if trusted.any() else float('nan'):+.2f}, {int((est_gains[trusted] < 0).sum())} "
+                  f"below blurry), hybrid {np.mean(hybrid) - b:+.2f}; kernel error median {np.median(errors):.2f}; "
+                  f"agreement {' '.join(f'{a:.2f}' for a in agreement)} "
                   f"({(time.time() - t0) / len(photos):.0f} s a photo)", flush=True)
 
 

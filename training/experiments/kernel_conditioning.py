@@ -14,7 +14,13 @@ over --plan steps, EMA 0.995:
   blur): an upper bound for any kernel estimator feeding this predictor;
 - ``wiener``: no FiLM; the predictor also sees y deconvolved by the *true* kernel (a Wiener filter
   with the gradient prior, its ratio set by the true sigma; y itself for GoPro blur) as three more
-  input channels: what a kernel-aware predictor would start from, given a perfect estimate.
+  input channels: what a kernel-aware predictor would start from, given a perfect estimate;
+- ``correction``: the same inputs, but the output is the Wiener image plus the U-Net's correction
+  (y itself for GoPro blur), and the U-Net's last convolution starts at zero: a predictor built
+  on a Wiener step rather than on y, which starts from the deconvolution's gain. With
+  ``--context`` (either Wiener variant), the Wiener step also sees the blurred and noised margin
+  around the crop or window, as a whole frame's deconvolution would, instead of reflecting the
+  crop at its edges.
 
 The new FiLM layers and input weights start at zero, so every variant starts as the checkpoint's
 predictor. Every 250 steps the EMA predictor is scored on the 30 held-out textured windows blurred by random
@@ -26,6 +32,8 @@ these gains are not the model card's blur probe, whose seed is 1234), in dB over
     for v in control branch; do python experiments/kernel_conditioning.py $v --minutes 40 > /tmp/kc-$v.log & done; wait
     python experiments/kernel_conditioning.py oracle --minutes 35
     python experiments/kernel_conditioning.py wiener --minutes 22 --threads 2
+    python experiments/kernel_conditioning.py correction --minutes 30 --threads 2            # stopped after 500
+    python experiments/kernel_conditioning.py correction --context --minutes 30 --threads 2
 
 Results and what they say: docs/training.md, "One kernel, sixteen, and the kernel given".
 """
@@ -36,9 +44,11 @@ import argparse
 import copy
 import math
 import time
+import zlib
 
 import numpy as np
 import torch
+from scipy import signal
 from torch import nn
 
 from deblur_train import TRAINING_ROOT, degrade as D, metrics as M
@@ -65,13 +75,33 @@ def blur_target(kernel: np.ndarray | None, sigma: float) -> tuple[np.ndarray, np
     return target, mask
 
 
-def wiener_input(blurry: np.ndarray, kernel: np.ndarray | None, sigma: float) -> np.ndarray:
+def wiener_input(blurry: np.ndarray, kernel: np.ndarray | None, sigma: float,
+                 source: np.ndarray | None = None) -> np.ndarray:
     """float [0, 1] blurry deconvolved by the true kernel (gradient prior, ratio from sigma); itself
-    without a kernel (GoPro blur)."""
+    without a kernel (GoPro blur). Given ``source``, the sharp region blurry was cut from (MARGIN
+    wider each side), the deconvolution also sees that margin blurred and noised alike."""
     if kernel is None:
         return blurry
+    m = D.MARGIN if source is not None else 0
+    if source is not None:
+        blurry = blurred_context(source, kernel, sigma, blurry)
     as8 = (np.clip(blurry, 0, 1) * 255).round().astype(np.uint8)
-    return wiener_deconvolve(as8, kernel, max(1e-3, 60.0 * sigma**2), "gradient").astype(np.float32) / 255.0
+    out = wiener_deconvolve(as8, kernel, max(1e-3, 60.0 * sigma**2), "gradient").astype(np.float32) / 255.0
+    return out[m : out.shape[0] - m, m : out.shape[1] - m]
+
+
+def blurred_context(source: np.ndarray, kernel: np.ndarray, sigma: float, blurry: np.ndarray) -> np.ndarray:
+    """``source`` blurred by ``kernel`` (reflected at its edges), noised and quantised, with
+    ``blurry`` (its centre, MARGIN in) pasted back. The margin's noise comes from a generator seeded
+    by blurry's bytes, so that the training batches draw the same numbers as without it."""
+    r = kernel.shape[0] // 2
+    padded = np.pad(source, ((r, r), (r, r), (0, 0)), mode="reflect")
+    context = np.stack([signal.fftconvolve(padded[..., c], kernel, mode="valid") for c in range(source.shape[2])], axis=-1)
+    noise = np.random.default_rng(zlib.crc32(np.ascontiguousarray(blurry).tobytes()))
+    context = D.finish(D.add_noise(context, sigma, noise), DEGRADE.quantize)
+    m = D.MARGIN
+    context[m:-m, m:-m] = blurry
+    return context
 
 
 class WienerInputPredictor(nn.Module):
@@ -89,6 +119,19 @@ class WienerInputPredictor(nn.Module):
 
     def forward(self, y: torch.Tensor, wiener: torch.Tensor):
         return y + self.net(torch.cat([y, wiener], dim=1)), None
+
+
+class WienerCorrection(WienerInputPredictor):
+    """wiener(y) + U-Net(y, wiener(y)), the U-Net's output layer at zero: it starts as the Wiener filter."""
+
+    def load_small(self, weights: dict) -> None:
+        super().load_small(weights)
+        with torch.no_grad():
+            self.net.conv_out.weight.zero_()
+            self.net.conv_out.bias.zero_()
+
+    def forward(self, y: torch.Tensor, wiener: torch.Tensor):
+        return wiener + self.net(torch.cat([y, wiener], dim=1)), None
 
 
 class BlurBranch(nn.Module):
@@ -136,7 +179,7 @@ class ConditionedPredictor(nn.Module):
         return y + self.net(y, emb), emb
 
 
-def make_pair(sampler: CropSampler, rng: np.random.Generator, with_wiener: bool):
+def make_pair(sampler: CropSampler, rng: np.random.Generator, with_wiener: bool, context: bool = False):
     """One (blurry, sharp, target, mask, wiener input or None): the degradation of
     deblur_train.degrade, keeping the kernel. The Wiener step draws nothing from ``rng``."""
     m = D.MARGIN
@@ -149,10 +192,11 @@ def make_pair(sampler: CropSampler, rng: np.random.Generator, with_wiener: bool)
         blurry, sharp = D.blur_valid(src, kernel), src[m:-m, m:-m]
     sigma = DEGRADE.max_noise * rng.random() ** DEGRADE.noise_power
     blurry = D.finish(D.add_noise(blurry, sigma, rng), DEGRADE.quantize)
-    return (blurry, sharp, *blur_target(kernel, sigma), wiener_input(blurry, kernel, sigma) if with_wiener else None)
+    wiener = wiener_input(blurry, kernel, sigma, src if context else None) if with_wiener else None
+    return (blurry, sharp, *blur_target(kernel, sigma), wiener)
 
 
-def probe_windows(with_wiener: bool) -> dict:
+def probe_windows(with_wiener: bool, context: bool = False) -> dict:
     (h, w), m = PROBE_WINDOW, D.MARGIN
     sharps = [p[2] for p in load_pairs(TRAINING_ROOT / "data" / "heldout", None)]
     windows = {}
@@ -168,7 +212,8 @@ def probe_windows(with_wiener: bool) -> dict:
                 blurry = blur_8bit(src, kernel, sigma, noise)
                 wiener = None
                 if with_wiener:
-                    wiener = to_batch([wiener_input(blurry.astype(np.float32) / 255.0, kernel, sigma / 255.0)])
+                    wiener = to_batch([wiener_input(blurry.astype(np.float32) / 255.0, kernel, sigma / 255.0,
+                                                    src if context else None)])
                 rows.append((blurry, full[top : top + h, left : left + w], target[None], wiener))
             windows[(length, sigma)] = rows
     return windows
@@ -176,12 +221,13 @@ def probe_windows(with_wiener: bool) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("variant", choices=("control", "branch", "oracle", "wiener"))
+    ap.add_argument("variant", choices=("control", "branch", "oracle", "wiener", "correction"))
     ap.add_argument("--init", default="runs/small-v13-joint/last.pt", help="checkpoint whose EMA predictor starts")
     ap.add_argument("--minutes", type=float, default=40.0)
     ap.add_argument("--plan", type=int, default=600, help="steps of the half cosine")
     ap.add_argument("--aux", type=float, default=1.0, help="branch: weight of the spectrum and sigma L1")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--context", action="store_true", help="wiener, correction: deconvolve with the margin around the crop")
     args = ap.parse_args()
 
     torch.set_num_threads(args.threads)
@@ -191,8 +237,8 @@ def main() -> None:
     if args.variant == "control":
         model = DeblurModel(SMALL).predictor
         model.load_state_dict(weights)
-    elif args.variant == "wiener":
-        model = WienerInputPredictor()
+    elif args.variant in ("wiener", "correction"):
+        model = WienerInputPredictor() if args.variant == "wiener" else WienerCorrection()
         model.load_small(weights)
     else:
         model = ConditionedPredictor(oracle=args.variant == "oracle")
@@ -202,8 +248,8 @@ def main() -> None:
     ema = copy.deepcopy(model).eval().requires_grad_(False)
     opt = torch.optim.AdamW(model.parameters(), lr=2e-4, weight_decay=1e-4)
     sampler = CropSampler.from_dir(TRAINING_ROOT / "data" / "train", crop=CropConfig(size=128), deg=DEGRADE)
-    with_wiener = args.variant == "wiener"
-    windows = probe_windows(with_wiener)
+    with_wiener = args.variant in ("wiener", "correction")
+    windows = probe_windows(with_wiener, args.context)
 
     def run(net, y, target, wiener):
         """(output, blur embedding or None) of the variant's network."""
@@ -225,7 +271,7 @@ def main() -> None:
     t0, step, logged = time.time(), 0, []
     while time.time() - t0 < args.minutes * 60:
         rng = batch_rng(71, step)
-        pairs = [make_pair(sampler, rng, with_wiener) for _ in range(8)]
+        pairs = [make_pair(sampler, rng, with_wiener, args.context) for _ in range(8)]
         y, x = (torch.from_numpy(to_batch([p[i] for p in pairs])) for i in (0, 1))
         target = torch.from_numpy(np.stack([p[2] for p in pairs]))
         mask = torch.from_numpy(np.stack([p[3] for p in pairs]))

@@ -47,6 +47,7 @@ from deblur_train.evaluate import (WIENER_SETTINGS, Bundle, blur_8bit, load_pair
                                    wiener_deconvolutions)
 
 SUPPORT = 31  # the degradation model's largest kernel
+HALF_OVERLAP = 16  # columns each half of the self-check takes past the middle
 
 
 def forward_differences(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -202,7 +203,7 @@ def main(argv=None) -> None:
                 errors.append(float(np.abs(estimate - on_support(centred(on_support(kernel)))).sum()))
                 w = blurry.shape[1]
                 halves = [estimate_kernel(part, weight=args.weight, ridge=args.ridge)
-                          for part in (blurry[:, : w // 2 + 16], blurry[:, w // 2 - 16 :])]
+                          for part in (blurry[:, : w // 2 + HALF_OVERLAP], blurry[:, w // 2 - HALF_OVERLAP :])]
                 agreement.append(min(float(np.abs(estimate - half).sum()) for half in halves))
                 for s, out in zip(WIENER_SETTINGS, wiener_deconvolutions(blurry, kernel, WIENER_SETTINGS)):
                     true[s].append(M.psnr(out, sharp))

@@ -1,6 +1,6 @@
 """Would the predictor deblur faster if it knew the blur kernel, or were taught to estimate it?
 
-A diagnostic, not a training stage. Four predictor-only L1 runs from a checkpoint on the same
+A diagnostic, not a training stage. Five predictor-only L1 runs from a checkpoint on the same
 batches (exp-band2's degradations: half straight motions, shake lengths 4-20 px, noise power 3,
 10 % GoPro blur; each step's batch is a function of the step alone), lr 2e-4 along a half cosine
 over --plan steps, EMA 0.995:
@@ -22,8 +22,8 @@ over --plan steps, EMA 0.995:
   around the crop or window, as a whole frame's deconvolution would, instead of reflecting the
   crop at its edges.
 
-The new FiLM layers and input weights start at zero, so every variant starts as the checkpoint's
-predictor. Every 250 steps the EMA predictor is scored on the 30 held-out textured windows blurred by random
+The new FiLM layers and input weights start at zero, so every variant but ``correction`` starts
+as the checkpoint's predictor (``correction`` starts as the Wiener filter). Every 250 steps the EMA predictor is scored on the 30 held-out textured windows blurred by random
 camera shake of 8 / 14 / 20 px at sigma 0 / 4 (8-bit levels; kernel seeds [0, i, length x 100], so
 these gains are not the model card's blur probe, whose seed is 1234), in dB over the blurry window.
 

@@ -23,9 +23,10 @@ over --plan steps, EMA 0.995:
   crop at its edges.
 
 The new FiLM layers and input weights start at zero, so every variant but ``correction`` starts
-as the checkpoint's predictor (``correction`` starts as the Wiener filter). Every 250 steps the EMA predictor is scored on the 30 held-out textured windows blurred by random
-camera shake of 8 / 14 / 20 px at sigma 0 / 4 (8-bit levels; kernel seeds [0, i, length x 100], so
-these gains are not the model card's blur probe, whose seed is 1234), in dB over the blurry window.
+as the checkpoint's predictor (``correction`` starts as the Wiener filter). Every 250 steps the
+EMA predictor is scored on the 30 held-out textured windows blurred by random camera shake of
+8 / 14 / 20 px at sigma 0 / 4 (8-bit levels; kernel seeds [0, i, length x 100], so these gains
+are not the model card's blur probe, whose seed is 1234), in dB over the blurry window.
 
     cd training && . .venv/bin/activate
     export OMP_WAIT_POLICY=PASSIVE PYTHONPATH=.
@@ -35,7 +36,8 @@ these gains are not the model card's blur probe, whose seed is 1234), in dB over
     python experiments/kernel_conditioning.py correction --minutes 30 --threads 2            # stopped after 500
     python experiments/kernel_conditioning.py correction --context --minutes 30 --threads 2
 
-Results and what they say: docs/training.md, "One kernel, sixteen, and the kernel given".
+Results and what they say: docs/training.md, "One kernel, sixteen, and the kernel given" (and,
+for ``correction``, "A classical kernel estimate").
 """
 
 from __future__ import annotations
@@ -229,6 +231,8 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--context", action="store_true", help="wiener, correction: deconvolve with the margin around the crop")
     args = ap.parse_args()
+    if args.context and args.variant not in ("wiener", "correction"):
+        ap.error(f"--context changes the Wiener input, which the {args.variant} variant does not have")
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)

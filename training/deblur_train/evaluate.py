@@ -223,6 +223,14 @@ def unsharp_mask(img: np.ndarray, sigma: float = UNSHARP_SIGMA, amount: float = 
 WIENER_SETTINGS = tuple((prior, ratio) for prior in ("flat", "gradient") for ratio in (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1, 3e-1))
 
 
+def kernel_otf(kernel: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """The FFT of ``kernel`` zero-padded to ``shape`` with its centre moved to the origin: its
+    transfer function under circular convolution."""
+    padded = np.zeros(shape)
+    padded[: kernel.shape[0], : kernel.shape[1]] = kernel
+    return np.fft.fft2(np.roll(padded, (-(kernel.shape[0] // 2), -(kernel.shape[1] // 2)), axis=(0, 1)))
+
+
 def wiener_deconvolutions(img: np.ndarray, kernel: np.ndarray, settings) -> list[np.ndarray]:
     """uint8 H x W x 3 deconvolved by a known odd square kernel K, once for each (prior, ratio) of
     ``settings``: conj(K) / (|K|^2 + ratio * P), with P = 1 ("flat") or the squared response of
@@ -231,9 +239,7 @@ def wiener_deconvolutions(img: np.ndarray, kernel: np.ndarray, settings) -> list
     the other."""
     pad = kernel.shape[0]
     x = np.pad(img.astype(np.float64) / 255.0, ((pad, pad), (pad, pad), (0, 0)), mode="reflect")
-    otf = np.zeros(x.shape[:2])
-    otf[: kernel.shape[0], : kernel.shape[1]] = kernel
-    otf = np.fft.fft2(np.roll(otf, (-(kernel.shape[0] // 2), -(kernel.shape[1] // 2)), axis=(0, 1)))
+    otf = kernel_otf(kernel, x.shape[:2])
     spectrum = np.fft.fft2(x, axes=(0, 1))
     fy, fx = np.fft.fftfreq(x.shape[0])[:, None], np.fft.fftfreq(x.shape[1])[None, :]
     penalties = {"flat": 1.0, "gradient": 4.0 - 2.0 * np.cos(2 * np.pi * fy) - 2.0 * np.cos(2 * np.pi * fx)}

@@ -43,8 +43,8 @@ import numpy as np
 from scipy import ndimage
 
 from deblur_train import TRAINING_ROOT, degrade as D, metrics as M
-from deblur_train.evaluate import (WIENER_SETTINGS, Bundle, blur_8bit, load_pairs, pad_to, to_image, to_model,
-                                   wiener_deconvolutions)
+from deblur_train.evaluate import (WIENER_SETTINGS, Bundle, blur_8bit, kernel_otf, load_pairs, pad_to, to_image,
+                                   to_model, wiener_deconvolutions)
 
 SUPPORT = 31  # the degradation model's largest kernel
 HALF_OVERLAP = 16  # columns each half of the self-check takes past the middle
@@ -53,13 +53,6 @@ HALF_OVERLAP = 16  # columns each half of the self-check takes past the middle
 def forward_differences(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Circular horizontal and vertical forward differences (what the FFT solvers assume)."""
     return np.roll(x, -1, 1) - x, np.roll(x, -1, 0) - x
-
-
-def kernel_otf(kernel: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """The FFT of ``kernel`` zero-padded to ``shape`` with its centre moved to the origin."""
-    padded = np.zeros(shape)
-    padded[: kernel.shape[0], : kernel.shape[1]] = kernel
-    return np.fft.fft2(np.roll(padded, (-(kernel.shape[0] // 2), -(kernel.shape[1] // 2)), axis=(0, 1)))
 
 
 def l0_latent(y: np.ndarray, kernel: np.ndarray, weight: float, beta_max: float = 1e5) -> np.ndarray:
@@ -163,6 +156,13 @@ def on_support(kernel: np.ndarray, size: int = SUPPORT) -> np.ndarray:
     return out
 
 
+def kernel_error(estimate: np.ndarray, kernel: np.ndarray) -> float:
+    """L1 distance between an estimate on the size x size support and the true (odd, smaller)
+    kernel, both centred: 0 is exact, 2 shares no mass."""
+    size = estimate.shape[0]
+    return float(np.abs(estimate - on_support(centred(on_support(kernel, size)), size)).sum())
+
+
 def run_predictor(bundle: Bundle, img: np.ndarray) -> np.ndarray:
     y, (h, w) = pad_to(to_model(img), bundle.pad)
     return to_image(bundle.predictor(y)[0, :, :h, :w])
@@ -200,7 +200,7 @@ def main(argv=None) -> None:
                 base.append(M.psnr(blurry, sharp))
                 pred.append(M.psnr(run_predictor(bundle, blurry), sharp))
                 estimate = estimate_kernel(blurry, weight=args.weight, ridge=args.ridge)
-                errors.append(float(np.abs(estimate - on_support(centred(on_support(kernel)))).sum()))
+                errors.append(kernel_error(estimate, kernel))
                 w = blurry.shape[1]
                 halves = [estimate_kernel(part, weight=args.weight, ridge=args.ridge)
                           for part in (blurry[:, : w // 2 + HALF_OVERLAP], blurry[:, w // 2 - HALF_OVERLAP :])]

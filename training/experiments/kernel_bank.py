@@ -28,6 +28,7 @@ from deblur_train.data import CropConfig, CropSampler, to_batch
 from deblur_train.evaluate import PROBE_WINDOW, blur_8bit, load_pairs, textured_crop, to_image, to_model
 from deblur_train.models import DeblurModel
 
+
 def bank_kernels(k: int, length: float, seed: int = 12345) -> list[np.ndarray]:
     rng = np.random.default_rng(seed)
     if k == 1:

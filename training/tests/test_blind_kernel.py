@@ -5,7 +5,7 @@ import numpy as np
 from scipy import signal
 
 from deblur_train import degrade
-from experiments.blind_kernel import centred, estimate_kernel, on_support, solve_kernel
+from experiments.blind_kernel import centred, estimate_kernel, kernel_error, on_support, solve_kernel
 
 SIZE = 15
 
@@ -23,10 +23,6 @@ def patches(seed: int = 0, side: int = 160) -> np.ndarray:
 
 def blurred(img: np.ndarray, kernel: np.ndarray) -> np.ndarray:
     return signal.fftconvolve(np.pad(img, SIZE, mode="reflect"), kernel, mode="same")[SIZE:-SIZE, SIZE:-SIZE]
-
-
-def kernel_error(estimate: np.ndarray, kernel: np.ndarray) -> float:
-    return float(np.abs(estimate - on_support(centred(on_support(kernel, SIZE)), SIZE)).sum())
 
 
 def test_solve_kernel_recovers_the_kernel_from_the_sharp_image():

@@ -84,7 +84,7 @@ def save_scene(path: Path, blurry: np.ndarray, sharp: np.ndarray, kernel: np.nda
 
 
 def make_scenes(args) -> None:
-    from kernel_conditioning import DEGRADE  # imports torch, which the other commands do without
+    from kernel_conditioning import DEGRADE  # imports torch, which heldout and the tests do without
 
     out = args.dir / "train"
     out.mkdir(parents=True, exist_ok=True)

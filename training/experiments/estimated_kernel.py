@@ -183,12 +183,13 @@ def main(argv=None) -> None:
 
 def train(args) -> None:
     import torch
-    from torch import nn
 
     from deblur_train.configs import SMALL
     from deblur_train.models import UNet
 
-    class GatedWiener(nn.Module):
+    from kernel_conditioning import WienerInputPredictor
+
+    class GatedWiener(WienerInputPredictor):
         """(1 - m) y + m W + c, with c and m's logit from one U-Net on (y, W)."""
 
         def __init__(self):
@@ -198,13 +199,11 @@ def train(args) -> None:
         def load_small(self, weights: dict) -> None:
             """The small predictor's weights; W's input weights and the gate's output weights start at zero."""
             weights = dict(weights)
-            w = weights["net.conv_in.weight"]  # (c0, 12, 3, 3): the unshuffled y channels come first
-            weights["net.conv_in.weight"] = torch.cat([w, torch.zeros_like(w)], dim=1)
             # PixelShuffle takes output channel c from rows 4c..4c+3: the gate's rows come last.
             w, b = weights["net.conv_out.weight"], weights["net.conv_out.bias"]
             weights["net.conv_out.weight"] = torch.cat([w, torch.zeros_like(w[:4])])
             weights["net.conv_out.bias"] = torch.cat([b, torch.full_like(b[:4], GATE_BIAS)])
-            self.load_state_dict(weights)
+            super().load_small(weights)
 
         def forward(self, y: torch.Tensor, wiener: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
             out = self.net(torch.cat([y, wiener], dim=1))

@@ -163,6 +163,18 @@ def kernel_error(estimate: np.ndarray, kernel: np.ndarray) -> float:
     return float(np.abs(estimate - on_support(centred(on_support(kernel, size)), size)).sum())
 
 
+def blurred_photo(sharp: np.ndarray, seed: int, index: int, length: float,
+                  sigma: float) -> tuple[np.ndarray, np.ndarray]:
+    """(uint8 blurry, kernel): held-out photo number ``index`` (uint8, reflect-padded by the blur
+    margin) blurred by camera shake of ``length`` px with noise ``sigma`` in 8-bit levels, from
+    seeds [seed, index, length x 100] (kernel) and [..., sigma x 100] (noise)."""
+    m = D.MARGIN
+    src = np.pad(sharp, ((m, m), (m, m), (0, 0)), mode="reflect").astype(np.float32) / 255.0
+    kernel = D.camera_shake_kernel(np.random.default_rng([seed, index, int(length * 100)]), length=length)
+    noise = np.random.default_rng([seed, index, int(length * 100), int(sigma * 100)])
+    return blur_8bit(src, kernel, sigma, noise), kernel
+
+
 def run_predictor(bundle: Bundle, img: np.ndarray) -> np.ndarray:
     y, (h, w) = pad_to(to_model(img), bundle.pad)
     return to_image(bundle.predictor(y)[0, :, :h, :w])
@@ -184,7 +196,6 @@ def main(argv=None) -> None:
 
     bundle = Bundle(args.bundle, 1)
     photos = [(name, sharp) for name, _, sharp in load_pairs(args.heldout, None)][:: args.every]
-    m = D.MARGIN
     for length in [float(v) for v in args.lengths.split(",")]:
         for sigma in [float(v) for v in args.sigmas.split(",")]:
             t0 = time.time()
@@ -193,10 +204,7 @@ def main(argv=None) -> None:
             est = {s: [] for s in WIENER_SETTINGS}
             est_outputs = {s: [] for s in WIENER_SETTINGS}
             for i, (_, sharp) in enumerate(photos):
-                src = np.pad(sharp, ((m, m), (m, m), (0, 0)), mode="reflect").astype(np.float32) / 255.0
-                kernel = D.camera_shake_kernel(np.random.default_rng([args.seed, i, int(length * 100)]), length=length)
-                noise = np.random.default_rng([args.seed, i, int(length * 100), int(sigma * 100)])
-                blurry = blur_8bit(src, kernel, sigma, noise)
+                blurry, kernel = blurred_photo(sharp, args.seed, i, length, sigma)
                 base.append(M.psnr(blurry, sharp))
                 pred.append(M.psnr(run_predictor(bundle, blurry), sharp))
                 estimate = estimate_kernel(blurry, weight=args.weight, ridge=args.ridge)

@@ -42,7 +42,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import math
 import sys
 import time
 from pathlib import Path
@@ -52,7 +51,7 @@ from scipy import ndimage
 
 from deblur_train import TRAINING_ROOT, degrade as D, metrics as M
 from deblur_train.data import CropConfig, CropSampler, augment, list_images, load_rgb, to_batch
-from deblur_train.evaluate import Bundle, blur_8bit, load_pairs, wiener_deconvolve
+from deblur_train.evaluate import Bundle, load_pairs, wiener_deconvolve
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import blind_kernel as BK  # noqa: E402
@@ -84,7 +83,8 @@ def save_scene(path: Path, blurry: np.ndarray, sharp: np.ndarray, kernel: np.nda
 
 
 def make_scenes(args) -> None:
-    from kernel_conditioning import DEGRADE  # imports torch, which heldout and the tests do without
+    # kernel_conditioning imports torch, which heldout and the tests do without.
+    from kernel_conditioning import DEGRADE, degrade_keeping_kernel
 
     out = args.dir / "train"
     out.mkdir(parents=True, exist_ok=True)
@@ -93,22 +93,14 @@ def make_scenes(args) -> None:
     large = [im for im in photos if min(im.shape[:2]) >= args.size + 2 * D.MARGIN]
     print(f"{len(large)} of {len(photos)} training photos hold a {args.size} px scene", flush=True)
     sampler = CropSampler(large, crop=CropConfig(size=args.size), deg=DEGRADE)
-    t0, i, m = time.time(), 0, D.MARGIN
+    t0, i = time.time(), 0
     while time.time() - t0 < args.minutes * 60:
         path = out / f"{args.shard}-{i:05d}.npz"
         i += 1
         if path.exists():
             continue
         rng = np.random.default_rng([args.seed, args.shard, i])
-        src = sampler.sample_source(rng)
-        if rng.random() < DEGRADE.p_gopro:
-            blurred, sharp, _ = D.gopro_blur(src, rng, DEGRADE)
-            kernel = None
-        else:
-            kernel = D.motion_kernel(rng, DEGRADE)
-            blurred, sharp = D.blur_valid(src, kernel), src[m:-m, m:-m]
-        sigma = DEGRADE.max_noise * rng.random() ** DEGRADE.noise_power
-        blurry = D.finish(D.add_noise(blurred, sigma, rng), DEGRADE.quantize)
+        blurry, sharp, kernel, sigma = degrade_keeping_kernel(sampler.sample_source(rng), rng)
         save_scene(path, (blurry * 255).round().astype(np.uint8), (sharp * 255).round().astype(np.uint8), kernel,
                    sigma)
         print(f"{path.name}: {(time.time() - t0) / i:.1f} s a scene", flush=True)
@@ -118,7 +110,6 @@ def make_heldout(args) -> None:
     out = args.dir / "heldout"
     out.mkdir(parents=True, exist_ok=True)
     photos = [sharp for _, _, sharp in load_pairs(TRAINING_ROOT / "data" / "heldout", None)][:: args.every]
-    m = D.MARGIN
     for length in (8, 14, 20):
         for sigma in (0, 4):
             for i, sharp in enumerate(photos):
@@ -126,15 +117,13 @@ def make_heldout(args) -> None:
                 if path.exists():
                     continue
                 # blind_kernel's blur and seeds, so that its rows compare with these.
-                src = np.pad(sharp, ((m, m), (m, m), (0, 0)), mode="reflect").astype(np.float32) / 255.0
-                kernel = D.camera_shake_kernel(np.random.default_rng([args.seed, i, length * 100]), length=length)
-                noise = np.random.default_rng([args.seed, i, length * 100, sigma * 100])
-                save_scene(path, blur_8bit(src, kernel, sigma, noise), sharp, kernel, sigma / 255.0)
+                blurry, kernel = BK.blurred_photo(sharp, args.seed, i, length, sigma)
+                save_scene(path, blurry, sharp, kernel, sigma / 255.0)
                 print(path.name, flush=True)
 
 
 def load_scenes(root: Path) -> list[dict]:
-    """Each stored scene with its Wiener base, as float32 [0, 1] images and the scene's name."""
+    """Each stored scene's uint8 images (blurry, sharp and its Wiener base) and its name."""
     scenes = []
     for path in sorted(root.glob("*.npz")):
         with np.load(path) as z:
@@ -187,7 +176,7 @@ def train(args) -> None:
     from deblur_train.configs import SMALL
     from deblur_train.models import UNet
 
-    from kernel_conditioning import WienerInputPredictor
+    from kernel_conditioning import WienerInputPredictor, optimise
 
     class GatedWiener(WienerInputPredictor):
         """(1 - m) y + m W + c, with c and m's logit from one U-Net on (y, W)."""
@@ -263,18 +252,9 @@ def train(args) -> None:
     t0, step, logged = time.time(), 0, []
     while time.time() - t0 < args.minutes * 60:
         y, wiener, x = (torch.from_numpy(b) for b in crop_batch(scenes, rng, 8, 128))
-        lr = 2e-4 * min(1, (step + 1) / 30) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1, step / args.plan))))
-        for group in opt.param_groups:
-            group["lr"] = lr
         out, gate = model(y, wiener)
         l1 = (out - x).abs().mean()
-        opt.zero_grad()
-        l1.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        with torch.no_grad():
-            for e, p in zip(ema.parameters(), model.parameters()):
-                e.mul_(0.995).add_(p.detach(), alpha=0.005)
+        optimise(model, ema, opt, l1, step, args.plan)
         step += 1
         logged.append((l1.item(), gate.mean().item()))
         if step % 50 == 0:
@@ -283,7 +263,8 @@ def train(args) -> None:
                   flush=True)
         if step % args.eval_every == 0:
             evaluate(step)
-    evaluate(step)
+    if step % args.eval_every:  # else the loop has just scored these weights
+        evaluate(step)
     torch.save({"step": step, "ema": ema.state_dict()}, args.dir / f"{'control' if args.control else 'gated'}-last.pt")
 
 

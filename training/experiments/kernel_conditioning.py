@@ -181,11 +181,10 @@ class ConditionedPredictor(nn.Module):
         return y + self.net(y, emb), emb
 
 
-def make_pair(sampler: CropSampler, rng: np.random.Generator, with_wiener: bool, context: bool = False):
-    """One (blurry, sharp, target, mask, wiener input or None): the degradation of
-    deblur_train.degrade, keeping the kernel. The Wiener step draws nothing from ``rng``."""
+def degrade_keeping_kernel(src: np.ndarray, rng: np.random.Generator):
+    """(blurry, sharp, kernel or None for GoPro blur, sigma): DEGRADE applied to ``src`` (MARGIN
+    wider each side than the result), as deblur_train.degrade draws it, keeping the kernel."""
     m = D.MARGIN
-    src = sampler.sample_source(rng)
     if rng.random() < DEGRADE.p_gopro:
         blurry, sharp, _ = D.gopro_blur(src, rng, DEGRADE)
         kernel = None
@@ -193,7 +192,30 @@ def make_pair(sampler: CropSampler, rng: np.random.Generator, with_wiener: bool,
         kernel = D.motion_kernel(rng, DEGRADE)
         blurry, sharp = D.blur_valid(src, kernel), src[m:-m, m:-m]
     sigma = DEGRADE.max_noise * rng.random() ** DEGRADE.noise_power
-    blurry = D.finish(D.add_noise(blurry, sigma, rng), DEGRADE.quantize)
+    return D.finish(D.add_noise(blurry, sigma, rng), DEGRADE.quantize), sharp, kernel, sigma
+
+
+def optimise(model: nn.Module, ema: nn.Module, opt: torch.optim.Optimizer, loss: torch.Tensor, step: int,
+             plan: int) -> None:
+    """One step on ``loss``: lr 2e-4 after a 30-step warm-up, down a half cosine over ``plan`` steps
+    to a tenth; gradients clipped to norm 1; then the EMA (0.995) follows ``model``."""
+    lr = 2e-4 * min(1, (step + 1) / 30) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1, step / plan))))
+    for group in opt.param_groups:
+        group["lr"] = lr
+    opt.zero_grad()
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    opt.step()
+    with torch.no_grad():
+        for e, p in zip(ema.parameters(), model.parameters()):
+            e.mul_(0.995).add_(p.detach(), alpha=0.005)
+
+
+def make_pair(sampler: CropSampler, rng: np.random.Generator, with_wiener: bool, context: bool = False):
+    """One (blurry, sharp, target, mask, wiener input or None) of degrade_keeping_kernel. The
+    Wiener step draws nothing from ``rng``."""
+    src = sampler.sample_source(rng)
+    blurry, sharp, kernel, sigma = degrade_keeping_kernel(src, rng)
     wiener = wiener_input(blurry, kernel, sigma, src if context else None) if with_wiener else None
     return (blurry, sharp, *blur_target(kernel, sigma), wiener)
 
@@ -280,21 +302,12 @@ def main() -> None:
         target = torch.from_numpy(np.stack([p[2] for p in pairs]))
         mask = torch.from_numpy(np.stack([p[3] for p in pairs]))
         wiener = torch.from_numpy(to_batch([p[4] for p in pairs])) if with_wiener else None
-        lr = 2e-4 * min(1, (step + 1) / 30) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1, step / args.plan))))
-        for group in opt.param_groups:
-            group["lr"] = lr
         out, emb = run(model, y, target, wiener)
         l1 = (out - x).abs().mean()
         aux = torch.zeros(())
         if args.variant == "branch":
             aux = ((model.branch.spectrum(emb) - target).abs() * mask).sum() / mask.sum()
-        opt.zero_grad()
-        (l1 + args.aux * aux).backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        with torch.no_grad():
-            for e, p in zip(ema.parameters(), model.parameters()):
-                e.mul_(0.995).add_(p.detach(), alpha=0.005)
+        optimise(model, ema, opt, l1 + args.aux * aux, step, args.plan)
         step += 1
         logged.append((l1.item(), aux.item()))
         if step % 50 == 0:

@@ -14,6 +14,9 @@ class UNetConfig:
     # Space-to-depth factor at the input (1 = none); the U-Net then runs at 1/unshuffle size.
     unshuffle: int = 2
     emb_dim: int = 64
+    # Levels (0 = finest) whose residual blocks get a spectral branch (models.SpectralBranch);
+    # the middle blocks get one when the deepest level is listed. Empty: the paper's U-Net.
+    spectral_levels: tuple[int, ...] = ()
 
     @property
     def pad_multiple(self) -> int:
@@ -22,12 +25,14 @@ class UNetConfig:
     def to_dict(self) -> dict:
         d = asdict(self)
         d["channel_mults"] = list(self.channel_mults)
+        d["spectral_levels"] = list(self.spectral_levels)
         return d
 
     @staticmethod
     def from_dict(d: dict) -> "UNetConfig":
         d = dict(d)
         d["channel_mults"] = tuple(d["channel_mults"])
+        d["spectral_levels"] = tuple(d.get("spectral_levels", ()))
         return UNetConfig(**d)
 
 

@@ -271,7 +271,7 @@ KERNEL_SHAPES = {"shake": lambda rng, length: degrade.camera_shake_kernel(rng, l
 
 def blur_probe(bundle: Bundle, sharps: list[np.ndarray], lengths: list[float], sigmas: list[float],
                schedule: tuple[int, float] | None, seed: int, size: tuple[int, int] = PROBE_WINDOW,
-               kernel_shape: str = "shake") -> list[dict]:
+               kernel_shape: str = "shake", oracle: bool = True) -> list[dict]:
     """How much blur the model removes, apart from noise: each sharp photo's most textured window
     (where deblurring shows; the held-out set is mostly smooth wallpaper, whose PSNR rewards
     denoising), blurred by a camera-shake trajectory (``kernel_shape`` "shake") or a straight
@@ -281,7 +281,8 @@ def blur_probe(bundle: Bundle, sharps: list[np.ndarray], lengths: list[float], s
     gets back); deconvolution with the true kernel, given the blurred surroundings too (``wiener``,
     an oracle, at the row's best ``wiener_setting`` of WIENER_SETTINGS); the predictor; and one
     sample at ``schedule``. ``blurry_detail`` and ``predictor_detail`` are their mean detail
-    ratios (fine detail against the sharp window's: 1 is as much)."""
+    ratios (fine detail against the sharp window's: 1 is as much). With ``oracle`` False the
+    deconvolution, most of the probe's time, is left out (no ``wiener`` in the rows)."""
     h, w = size
     m = degrade.MARGIN
     windows = [textured_crop(full, h, w, border=m) for full in sharps]
@@ -302,14 +303,15 @@ def blur_probe(bundle: Bundle, sharps: list[np.ndarray], lengths: list[float], s
                 x_init = bundle.predictor(y)
                 got["blurry"].append(M.psnr(blurry, sharp))
                 got["unsharp"].append(M.psnr(unsharp_mask(blurry), sharp))
-                # The oracle also sees the blurred surroundings (noised alike), as far as the
-                # kernel reaches: a deconvolution loses most at edges it cannot see past.
-                ring_src = padded[i][top - m : top + h + 3 * m, left - m : left + w + 3 * m].astype(np.float32) / 255.0
-                ring_rng = np.random.default_rng([seed, i, int(length * 100), int(sigma * 100), 1])
-                context = blur_8bit(ring_src, kernel, sigma, ring_rng)
-                context[m:-m, m:-m] = blurry
-                for setting, out in zip(WIENER_SETTINGS, wiener_deconvolutions(context, kernel, WIENER_SETTINGS)):
-                    wiener[setting].append(M.psnr(out[m:-m, m:-m], sharp))
+                if oracle:
+                    # The oracle also sees the blurred surroundings (noised alike), as far as the
+                    # kernel reaches: a deconvolution loses most at edges it cannot see past.
+                    ring_src = padded[i][top - m : top + h + 3 * m, left - m : left + w + 3 * m].astype(np.float32) / 255.0
+                    ring_rng = np.random.default_rng([seed, i, int(length * 100), int(sigma * 100), 1])
+                    context = blur_8bit(ring_src, kernel, sigma, ring_rng)
+                    context[m:-m, m:-m] = blurry
+                    for setting, out in zip(WIENER_SETTINGS, wiener_deconvolutions(context, kernel, WIENER_SETTINGS)):
+                        wiener[setting].append(M.psnr(out[m:-m, m:-m], sharp))
                 predicted = to_image(x_init[0, :, :hh, :ww])
                 got["predictor"].append(M.psnr(predicted, sharp))
                 got["blurry_detail"].append(M.detail_ratio(blurry, sharp))
@@ -317,9 +319,11 @@ def blur_probe(bundle: Bundle, sharps: list[np.ndarray], lengths: list[float], s
                 if schedule is not None:
                     z0 = refine(bundle.denoiser, y, InferenceSchedule.linear(*schedule), np.random.default_rng(seed + i))
                     got.setdefault("sample", []).append(M.psnr(to_image((x_init + z0)[0, :, :hh, :ww]), sharp))
-            best = max(WIENER_SETTINGS, key=lambda setting: np.mean(wiener[setting]))
-            rows.append({"length": length, "sigma": sigma, **{k: float(np.mean(v)) for k, v in got.items()},
-                         "wiener": float(np.mean(wiener[best])), "wiener_setting": list(best)})
+            row = {"length": length, "sigma": sigma, **{k: float(np.mean(v)) for k, v in got.items()}}
+            if oracle:
+                best = max(WIENER_SETTINGS, key=lambda setting: np.mean(wiener[setting]))
+                row.update(wiener=float(np.mean(wiener[best])), wiener_setting=list(best))
+            rows.append(row)
     return rows
 
 

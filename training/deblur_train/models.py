@@ -50,10 +50,71 @@ class NoiseLevelEmbedding(nn.Module):
         return self.mlp(torch.cat([torch.sin(args), torch.cos(args)], dim=1))
 
 
-class ResBlock(nn.Module):
-    """BigGAN-style residual block without normalisation; optional FiLM from the level embedding."""
+def _dft_basis(n: torch.Tensor, bins: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """cos and sin of 2 pi j k / n for j < n (rows) and k < bins (columns), from integer j k mod n
+    so that the angle stays accurate in float32."""
+    j = torch.arange(n)
+    k = torch.arange(bins)
+    angle = torch.remainder(j[:, None] * k[None, :], n).float() * (2.0 * math.pi / n)
+    return torch.cos(angle), torch.sin(angle)
 
-    def __init__(self, cin: int, cout: int, emb_dim: int | None):
+
+def rfft2_by_matmul(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``torch.fft.rfft2(x, norm="ortho")`` as (real, imaginary), by matrix products: the
+    TorchScript ONNX exporter has no FFT, and these export for any H, W."""
+    h, w = x.shape[-2], x.shape[-1]
+    cos_w, sin_w = _dft_basis(w, w // 2 + 1)
+    cos_h, sin_h = _dft_basis(h, h)
+    real, imag = x @ cos_w, -(x @ sin_w)
+    scale = torch.rsqrt(torch.tensor(1.0) * h * w)
+    return (cos_h @ real + sin_h @ imag) * scale, (cos_h @ imag - sin_h @ real) * scale
+
+
+def irfft2_by_matmul(real: torch.Tensor, imag: torch.Tensor, w: int) -> torch.Tensor:
+    """``torch.fft.irfft2(complex(real, imag), s=(H, w), norm="ortho")`` by matrix products."""
+    h, bins = real.shape[-2], real.shape[-1]
+    cos_h, sin_h = _dft_basis(h, h)
+    real, imag = cos_h @ real - sin_h @ imag, cos_h @ imag + sin_h @ real
+    cos_w, sin_w = _dft_basis(w, bins)
+    # Each bin but the first (and the last, for even w) stands for itself and its mirror.
+    k = torch.arange(bins)
+    weight = (2.0 - (k == 0).float() - (2 * k == w).float())[:, None]
+    scale = torch.rsqrt(torch.tensor(1.0) * h * w)
+    return (real @ (weight * cos_w.T) - imag @ (weight * sin_w.T)) * scale
+
+
+class SpectralBranch(nn.Module):
+    """A residual branch that works on the 2-D spectrum of a feature map (DeepRFT's FFT-ReLU
+    block, Mao et al. 2023): two 1x1 convolutions with a ReLU between them on the real and
+    imaginary parts of every frequency, then back. Each output pixel then depends on the whole
+    map, as a deconvolution's does. The last convolution starts at zero, so the branch starts by
+    adding nothing. Training uses torch.fft; ONNX export the same transform by matrix products."""
+
+    def __init__(self, ch: int):
+        super().__init__()
+        self.conv1 = nn.Conv2d(2 * ch, 2 * ch, 1)
+        self.conv2 = _zero(nn.Conv2d(2 * ch, 2 * ch, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h, w = x.shape[-2:]
+        exporting = torch.onnx.is_in_onnx_export()
+        if exporting:
+            real, imag = rfft2_by_matmul(x.float())
+        else:
+            spectrum = torch.fft.rfft2(x.float(), norm="ortho")
+            real, imag = spectrum.real, spectrum.imag
+        f = self.conv2(F.relu(self.conv1(torch.cat([real, imag], dim=1))))
+        real, imag = f.chunk(2, dim=1)
+        if exporting:
+            return irfft2_by_matmul(real, imag, w).to(x.dtype)
+        return torch.fft.irfft2(torch.complex(real, imag), s=(h, w), norm="ortho").to(x.dtype)
+
+
+class ResBlock(nn.Module):
+    """BigGAN-style residual block without normalisation; optional FiLM from the level embedding,
+    optional spectral branch on its output."""
+
+    def __init__(self, cin: int, cout: int, emb_dim: int | None, spectral: bool = False):
         super().__init__()
         self.conv1 = nn.Conv2d(cin, cout, 3, padding=1)
         self.conv2 = _zero(nn.Conv2d(cout, cout, 3, padding=1))
@@ -61,6 +122,7 @@ class ResBlock(nn.Module):
         if self.film is not None:
             _zero(self.film)
         self.skip = nn.Conv2d(cin, cout, 1) if cin != cout else nn.Identity()
+        self.spectral = SpectralBranch(cout) if spectral else None
 
     def forward(self, x: torch.Tensor, emb: torch.Tensor | None) -> torch.Tensor:
         h = self.conv1(F.silu(x))
@@ -68,7 +130,8 @@ class ResBlock(nn.Module):
             scale, shift = self.film(emb)[:, :, None, None].chunk(2, dim=1)
             h = h * (1.0 + scale) + shift
         h = self.conv2(F.silu(h))
-        return self.skip(x) + h
+        out = self.skip(x) + h
+        return out if self.spectral is None else out + self.spectral(out)
 
 
 class Downsample(nn.Module):
@@ -99,22 +162,27 @@ class UNet(nn.Module):
         self.unshuffle = nn.PixelUnshuffle(r) if r > 1 else nn.Identity()
         self.shuffle = nn.PixelShuffle(r) if r > 1 else nn.Identity()
         c0 = cfg.base_channels
+        n_levels = len(cfg.channel_mults)
+        outside = [level for level in cfg.spectral_levels if not 0 <= level < n_levels]
+        if outside:
+            raise ValueError(f"spectral_levels {list(cfg.spectral_levels)} name levels {outside} of a U-Net "
+                             f"with {n_levels} levels: expected values in 0..{n_levels - 1}")
         self.conv_in = nn.Conv2d(in_ch * r * r, c0, 3, padding=1)
 
         chans = [c0]
         ch = c0
         self.down = nn.ModuleList()
-        n_levels = len(cfg.channel_mults)
         for i, mult in enumerate(cfg.channel_mults):
             for _ in range(cfg.num_res_blocks):
-                self.down.append(ResBlock(ch, c0 * mult, emb_dim))
+                self.down.append(ResBlock(ch, c0 * mult, emb_dim, i in cfg.spectral_levels))
                 ch = c0 * mult
                 chans.append(ch)
             if i != n_levels - 1:
                 self.down.append(Downsample(ch))
                 chans.append(ch)
 
-        self.mid = nn.ModuleList(ResBlock(ch, ch, emb_dim) for _ in range(cfg.mid_blocks))
+        deepest_spectral = n_levels - 1 in cfg.spectral_levels
+        self.mid = nn.ModuleList(ResBlock(ch, ch, emb_dim, deepest_spectral) for _ in range(cfg.mid_blocks))
 
         self.up = nn.ModuleList()
         for i, mult in reversed(list(enumerate(cfg.channel_mults))):
@@ -122,7 +190,7 @@ class UNet(nn.Module):
             # stored skip (conv_in, each block, each downsample) is consumed exactly once.
             for _ in range(cfg.num_res_blocks + 1):
                 skip_ch = chans.pop()
-                self.up.append(ResBlock(ch + skip_ch, c0 * mult, emb_dim))
+                self.up.append(ResBlock(ch + skip_ch, c0 * mult, emb_dim, i in cfg.spectral_levels))
                 ch = c0 * mult
             if i != 0:
                 self.up.append(Upsample(ch))

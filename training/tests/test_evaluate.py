@@ -95,6 +95,14 @@ def test_blur_probe_measures_the_blur_and_a_predictor_that_returns_its_input_gai
     assert by[2.0, 8.0]["blurry"] < by[2.0, 0.0]["blurry"]
 
 
+def test_blur_probe_without_the_oracle_scores_the_same_rows_and_leaves_the_oracle_out():
+    args = (Smoother(0.0), textured(), [2.0, 12.0], [0.0, 8.0], None)
+    full = blur_probe(*args, seed=5, size=(24, 32))
+    quick = blur_probe(*args, seed=5, size=(24, 32), oracle=False)
+    assert [{k: v for k, v in r.items() if not k.startswith("wiener")} for r in full] == quick
+    assert all("wiener" in r for r in full) and not any("wiener" in r or "wiener_setting" in r for r in quick)
+
+
 def test_blur_probe_shows_a_smoothing_predictor_as_a_loss_and_samples_when_asked():
     rows = blur_probe(Smoother(0.0), textured(), [2.0], [0.0], (1, 0.5), seed=5, size=(24, 32))
     assert rows[0]["predictor"] < rows[0]["blurry"] - 1

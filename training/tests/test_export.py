@@ -80,6 +80,23 @@ def test_onnxruntime_matches_pytorch(bundle):
     assert check_parity(model, out, h=45, w=77, n=1, seed=4) < 1e-4
 
 
+def test_a_predictor_with_spectral_branches_exports_for_any_size(tmp_path):
+    # Its spectra are matrix products in the graph (no FFT in the TorchScript exporter); they must
+    # follow the frame size, not the size traced at export.
+    from deblur_train.configs import ModelConfig, UNetConfig
+
+    cfg = ModelConfig("tiny-spectral", UNetConfig(base_channels=8, num_res_blocks=1, unshuffle=2, emb_dim=16,
+                                                  spectral_levels=(0, 1, 2, 3)), TINY.denoiser, denoiser_sigma_data=0.2)
+    torch.manual_seed(5)
+    m = DeblurModel(cfg).eval()
+    with torch.no_grad():
+        for p in m.parameters():
+            p.add_(torch.randn_like(p) * 0.05)
+    out = export_bundle(m, tmp_path / "b", "t", "t", None)
+    assert check_parity(m, out, h=45, w=77, n=1, seed=6) < 1e-4
+    assert check_parity(m, out, h=3 * 16, w=9 * 16, seed=7) < 1e-4
+
+
 def test_batch_items_are_independent(bundle):
     _, out = bundle
     den = ort_session(out / "denoiser.onnx")

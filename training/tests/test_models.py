@@ -93,3 +93,61 @@ def test_pad_multiple_and_paper_sizes():
 
 def test_config_roundtrip():
     assert ModelConfig.from_dict(SMALL.to_dict()) == SMALL
+
+
+SPECTRAL_TINY = ModelConfig("tiny-spectral", UNetConfig(base_channels=8, num_res_blocks=1, unshuffle=2, emb_dim=16,
+                                                        spectral_levels=(0, 3)), TINY.denoiser)
+
+
+def test_spectral_branches_go_where_the_config_says_and_start_at_zero():
+    m = DeblurModel(SPECTRAL_TINY)
+    net = m.predictor.net
+    assert [b.spectral is not None for b in net.down if hasattr(b, "spectral")] == [True, False, False, True]
+    assert all(b.spectral is not None for b in net.mid)
+    # Up levels run from the deepest: 2 blocks each at levels 3, 2, 1, 0.
+    assert [b.spectral is not None for b in net.up if hasattr(b, "spectral")] == [True] * 2 + [False] * 4 + [True] * 2
+    plain = DeblurModel(ModelConfig("plain", TINY.predictor, TINY.denoiser))
+    torch.manual_seed(1)
+    with torch.no_grad():
+        for p in plain.predictor.parameters():
+            p.add_(torch.randn_like(p) * 0.05)
+    missing, unexpected = m.load_state_dict(plain.state_dict(), strict=False)
+    assert not unexpected and missing and all(".spectral." in k for k in missing)
+    y = torch.randn(2, 3, 48, 80)
+    with torch.no_grad():
+        torch.testing.assert_close(m.predictor(y), plain.predictor(y))
+    # Once its last convolution is not zero, a branch makes every output pixel depend on the whole
+    # map: a change in one corner of its input moves the opposite corner.
+    branch = net.mid[0].spectral
+    with torch.no_grad():
+        branch.conv2.weight.normal_(std=0.1)
+        h = torch.randn(1, branch.conv1.in_channels // 2, 24, 40)
+        h2 = h.clone()
+        h2[:, :, :2, :2] += 1.0
+        assert (branch(h2) - branch(h))[:, :, -2:, -2:].abs().max() > 1e-3
+
+
+def test_spectral_levels_roundtrip_and_range():
+    assert ModelConfig.from_dict(SPECTRAL_TINY.to_dict()) == SPECTRAL_TINY
+    # Manifests written before the field existed still load.
+    old = SMALL.to_dict()
+    del old["predictor"]["spectral_levels"]
+    assert ModelConfig.from_dict(old) == SMALL
+    with pytest.raises(ValueError, match=r"levels \[4\].*expected values in 0..3"):
+        DeblurModel(ModelConfig("bad", UNetConfig(spectral_levels=(1, 4)), TINY.denoiser))
+
+
+@pytest.mark.parametrize("hw", [(7, 8), (13, 21), (45, 77)])
+def test_spectral_transforms_by_matmul_match_torch_fft(hw):
+    # The ONNX graph computes the spectrum by these products; training uses torch.fft.
+    from deblur_train.models import irfft2_by_matmul, rfft2_by_matmul
+
+    x = torch.randn(2, 3, *hw)
+    spectrum = torch.fft.rfft2(x, norm="ortho")
+    real, imag = rfft2_by_matmul(x)
+    torch.testing.assert_close(real, spectrum.real, atol=1e-5, rtol=0)
+    torch.testing.assert_close(imag, spectrum.imag, atol=1e-5, rtol=0)
+    # Any spectrum, not only a real image's: the inverse must treat the edge bins as torch does.
+    real, imag = torch.randn_like(real), torch.randn_like(imag)
+    torch.testing.assert_close(irfft2_by_matmul(real, imag, hw[1]),
+                               torch.fft.irfft2(torch.complex(real, imag), s=hw, norm="ortho"), atol=1e-5, rtol=0)

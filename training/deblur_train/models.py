@@ -50,7 +50,7 @@ class NoiseLevelEmbedding(nn.Module):
         return self.mlp(torch.cat([torch.sin(args), torch.cos(args)], dim=1))
 
 
-def _dft_basis(n: torch.Tensor, bins: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def _dft_basis(n: int, bins: int) -> tuple[torch.Tensor, torch.Tensor]:
     """cos and sin of 2 pi j k / n for j < n (rows) and k < bins (columns), from integer j k mod n
     so that the angle stays accurate in float32."""
     j = torch.arange(n)
@@ -66,6 +66,7 @@ def rfft2_by_matmul(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     cos_w, sin_w = _dft_basis(w, w // 2 + 1)
     cos_h, sin_h = _dft_basis(h, h)
     real, imag = x @ cos_w, -(x @ sin_w)
+    # A tensor, not math.sqrt: traced for export, the scale must follow the frame size.
     scale = torch.rsqrt(torch.tensor(1.0) * h * w)
     return (cos_h @ real + sin_h @ imag) * scale, (cos_h @ imag - sin_h @ real) * scale
 

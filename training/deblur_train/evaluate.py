@@ -286,7 +286,8 @@ def blur_probe(bundle: Bundle, sharps: list[np.ndarray], lengths: list[float], s
     h, w = size
     m = degrade.MARGIN
     windows = [textured_crop(full, h, w, border=m) for full in sharps]
-    padded = [np.pad(full, ((m, m), (m, m), (0, 0)), mode="reflect") for full in sharps]  # windows' top-left moves by m
+    # The oracle's view of each photo (its windows' top-left moves by m); the quick probe needs none.
+    padded = [np.pad(full, ((m, m), (m, m), (0, 0)), mode="reflect") for full in sharps] if oracle else []
     rows = []
     for length in lengths:
         for sigma in sigmas:

@@ -31,8 +31,9 @@ import torch
 from PIL import Image
 
 from deblur_train import TRAINING_ROOT, metrics as M, train
-from deblur_train.configs import CONFIGS, SMALL, ModelConfig
+from deblur_train.configs import CONFIGS, SMALL
 from deblur_train.evaluate import blur_probe, load_pairs, pad_to, to_image, to_model
+from deblur_train.export import load_ema_model
 from deblur_train.models import DeblurModel, count_params
 
 SAMPLE = TRAINING_ROOT.parent / "examples" / "data"
@@ -65,10 +66,8 @@ class TorchPredictor:
     weights, so that runs are scored without an ONNX export."""
 
     def __init__(self, checkpoint: Path):
-        ck = torch.load(checkpoint, map_location="cpu", weights_only=False)
-        model = DeblurModel(ModelConfig.from_dict(ck["config"]))
-        model.load_state_dict(ck["ema"])
-        self.net = model.predictor.eval()
+        model = load_ema_model(checkpoint)
+        self.net = model.predictor
         self.pad = model.pad_multiple
 
     def predictor(self, y: np.ndarray) -> np.ndarray:

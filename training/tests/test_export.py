@@ -15,10 +15,10 @@ from deblur_train.onnx_bundle import ort_session  # noqa: E402
 from deblur_train.models import DeblurModel  # noqa: E402
 
 
-def perturbed_tiny(seed: int) -> DeblurModel:
-    """A TINY model with every weight moved off its (partly zero) initialisation."""
+def perturbed_tiny(seed: int, cfg=TINY) -> DeblurModel:
+    """A TINY (or ``cfg``) model with every weight moved off its (partly zero) initialisation."""
     torch.manual_seed(seed)
-    m = DeblurModel(TINY).eval()
+    m = DeblurModel(cfg).eval()
     with torch.no_grad():
         for p in m.parameters():
             p.add_(torch.randn_like(p) * 0.05)
@@ -87,11 +87,7 @@ def test_a_predictor_with_spectral_branches_exports_for_any_size(tmp_path):
 
     cfg = ModelConfig("tiny-spectral", UNetConfig(base_channels=8, num_res_blocks=1, unshuffle=2, emb_dim=16,
                                                   spectral_levels=(0, 1, 2, 3)), TINY.denoiser, denoiser_sigma_data=0.2)
-    torch.manual_seed(5)
-    m = DeblurModel(cfg).eval()
-    with torch.no_grad():
-        for p in m.parameters():
-            p.add_(torch.randn_like(p) * 0.05)
+    m = perturbed_tiny(5, cfg)
     out = export_bundle(m, tmp_path / "b", "t", "t", None)
     assert check_parity(m, out, h=45, w=77, n=1, seed=6) < 1e-4
     assert check_parity(m, out, h=3 * 16, w=9 * 16, seed=7) < 1e-4

@@ -106,11 +106,7 @@ def test_spectral_branches_go_where_the_config_says_and_start_at_zero():
     assert all(b.spectral is not None for b in net.mid)
     # Up levels run from the deepest: 2 blocks each at levels 3, 2, 1, 0.
     assert [b.spectral is not None for b in net.up if hasattr(b, "spectral")] == [True] * 2 + [False] * 4 + [True] * 2
-    plain = DeblurModel(ModelConfig("plain", TINY.predictor, TINY.denoiser))
-    torch.manual_seed(1)
-    with torch.no_grad():
-        for p in plain.predictor.parameters():
-            p.add_(torch.randn_like(p) * 0.05)
+    plain = perturbed(ModelConfig("plain", TINY.predictor, TINY.denoiser), seed=1)
     missing, unexpected = m.load_state_dict(plain.state_dict(), strict=False)
     assert not unexpected and missing and all(".spectral." in k for k in missing)
     y = torch.randn(2, 3, 48, 80)

@@ -104,7 +104,9 @@ class SpectralBranch(nn.Module):
         else:
             spectrum = torch.fft.rfft2(x.float(), norm="ortho")
             real, imag = spectrum.real, spectrum.imag
-        f = self.conv2(F.relu(self.conv1(torch.cat([real, imag], dim=1))))
+        # float32 again after the 1x1 convolutions: under bf16 autocast they return bfloat16,
+        # which torch.complex does not take.
+        f = self.conv2(F.relu(self.conv1(torch.cat([real, imag], dim=1)))).float()
         real, imag = f.chunk(2, dim=1)
         if exporting:
             return irfft2_by_matmul(real, imag, w).to(x.dtype)

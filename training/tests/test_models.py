@@ -123,6 +123,19 @@ def test_spectral_branches_go_where_the_config_says_and_start_at_zero():
         assert (branch(h2) - branch(h))[:, :, -2:, -2:].abs().max() > 1e-3
 
 
+def test_spectral_branch_runs_under_bf16_autocast():
+    # train --bf16 runs the predictor under bfloat16 autocast: the 1x1 convolutions return
+    # bfloat16, which torch.complex refuses, so the branch goes back to float32 for the inverse.
+    m = perturbed(SPECTRAL_TINY, seed=2)
+    y = torch.randn(1, 3, 48, 80)
+    with torch.no_grad():
+        reference = m.predictor(y)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            out = m.predictor(y)
+    assert out.shape == reference.shape
+    assert (out.float() - reference).abs().max() < 0.1
+
+
 def test_spectral_levels_roundtrip_and_range():
     assert ModelConfig.from_dict(SPECTRAL_TINY.to_dict()) == SPECTRAL_TINY
     # Manifests written before the field existed still load.

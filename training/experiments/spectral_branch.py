@@ -4,10 +4,11 @@ A diagnostic, not a shipped stage. The predictor under-fits blur that changes wi
 (docs/training.md, "One kernel, sixteen, and the kernel given"), and handed a deconvolution
 made in the frequency domain it improved steadily. DeepRFT (Mao et al. 2023) gives each residual
 block a branch that acts on the feature map's 2-D spectrum (models.SpectralBranch), so that every
-block sees the whole frame at once. This script registers `small-spectral`: the shipped `small`
+block sees the whole frame at once. This script's `small-spectral` is the shipped `small`
 config with such a branch in every residual block of the predictor (levels 0-3 and the middle),
-each starting at zero. It then hands its arguments to `deblur_train.train`, so a run compares
-step for step with one of the plain config on the same flags and seed.
+each starting at zero (now configs.SMALL_SPECTRAL, so `deblur_train.train` and `export` take it
+too). `train` hands its arguments to `deblur_train.train`, so a run compares step for step with
+one of the plain config on the same flags and seed.
 
     cd training && . .venv/bin/activate
     export OMP_WAIT_POLICY=PASSIVE PYTHONPATH=.
@@ -22,7 +23,6 @@ Results: docs/training.md, "A spectral branch".
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import sys
 from pathlib import Path
 
@@ -31,17 +31,12 @@ import torch
 from PIL import Image
 
 from deblur_train import TRAINING_ROOT, metrics as M, train
-from deblur_train.configs import CONFIGS, SMALL
+from deblur_train.configs import SMALL_SPECTRAL as SPECTRAL
 from deblur_train.evaluate import blur_probe, load_pairs, pad_to, to_image, to_model
 from deblur_train.export import load_ema_model
 from deblur_train.models import DeblurModel, count_params
 
 SAMPLE = TRAINING_ROOT.parent / "examples" / "data"
-
-SPECTRAL = dataclasses.replace(
-    SMALL, name="small-spectral", predictor=dataclasses.replace(SMALL.predictor, spectral_levels=(0, 1, 2, 3))
-)
-CONFIGS[SPECTRAL.name] = SPECTRAL
 
 
 def make_init(source: Path, target: Path) -> None:

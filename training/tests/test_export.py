@@ -9,10 +9,16 @@ torch = pytest.importorskip("torch", reason="torch not installed: pip install -r
 onnx = pytest.importorskip("onnx", reason="onnx not installed: pip install -r training/requirements-ci.txt")
 pytest.importorskip("onnxruntime", reason="onnxruntime not installed: pip install -r training/requirements-ci.txt")
 
-from deblur_train.configs import TINY  # noqa: E402
+from deblur_train.configs import TINY, ModelConfig, UNetConfig  # noqa: E402
 from deblur_train.export import check_parity, export_bundle  # noqa: E402
 from deblur_train.onnx_bundle import ort_session  # noqa: E402
 from deblur_train.models import DeblurModel  # noqa: E402
+
+
+# TINY with a spectral branch in every predictor block, as configs.SMALL_SPECTRAL is to SMALL.
+TINY_SPECTRAL = ModelConfig("tiny-spectral", UNetConfig(base_channels=8, num_res_blocks=1, unshuffle=2, emb_dim=16,
+                                                        spectral_levels=(0, 1, 2, 3)),
+                            TINY.denoiser, denoiser_sigma_data=0.2)
 
 
 def perturbed_tiny(seed: int, cfg=TINY) -> DeblurModel:
@@ -83,11 +89,7 @@ def test_onnxruntime_matches_pytorch(bundle):
 def test_a_predictor_with_spectral_branches_exports_for_any_size(tmp_path):
     # Its spectra are matrix products in the graph (no FFT in the TorchScript exporter); they must
     # follow the frame size, not the size traced at export.
-    from deblur_train.configs import ModelConfig, UNetConfig
-
-    cfg = ModelConfig("tiny-spectral", UNetConfig(base_channels=8, num_res_blocks=1, unshuffle=2, emb_dim=16,
-                                                  spectral_levels=(0, 1, 2, 3)), TINY.denoiser, denoiser_sigma_data=0.2)
-    m = perturbed_tiny(5, cfg)
+    m = perturbed_tiny(5, TINY_SPECTRAL)
     out = export_bundle(m, tmp_path / "b", "t", "t", None)
     assert check_parity(m, out, h=45, w=77, n=1, seed=6) < 1e-4
     assert check_parity(m, out, h=3 * 16, w=9 * 16, seed=7) < 1e-4
@@ -168,19 +170,19 @@ def test_evaluate_defaults_to_both_tuned_schedules(bundle, tmp_path):
     assert (tmp_path / "side.png").exists()
 
 
-@pytest.mark.parametrize("fp16_weights", [False, True])
-def test_weights_read_back_from_a_bundle_restore_the_model(tmp_path, fp16_weights):
+@pytest.mark.parametrize("fp16_weights,cfg", [(False, TINY), (True, TINY), (True, TINY_SPECTRAL)])
+def test_weights_read_back_from_a_bundle_restore_the_model(tmp_path, fp16_weights, cfg):
     from deblur_train.weights import from_bundle, slim_from_bundle
 
-    m = perturbed_tiny(3)
+    m = perturbed_tiny(3, cfg)
     out = export_bundle(m, tmp_path / "b", "t", "t", None, fp16_weights=fp16_weights)
-    state = from_bundle(out, TINY)
+    state = from_bundle(out, cfg)
     for key, value in m.state_dict().items():
         assert torch.equal(state[key], value), f"{key} differs after the round trip"
     # The slim file is what train --init and export read: the restored model exports the same graphs.
-    slim_from_bundle(out, TINY, tmp_path / "w.pt", fp16=False)
+    slim_from_bundle(out, cfg, tmp_path / "w.pt", fp16=False)
     ck = torch.load(tmp_path / "w.pt", weights_only=False)
-    restored = DeblurModel(TINY).eval()
+    restored = DeblurModel(cfg).eval()
     restored.load_state_dict(ck["ema"])
     assert check_parity(restored, out, h=45, w=77) < 1e-4
 

@@ -4,11 +4,11 @@ A diagnostic, not a shipped stage. The predictor under-fits blur that changes wi
 (docs/training.md, "One kernel, sixteen, and the kernel given"), and handed a deconvolution
 made in the frequency domain it improved steadily. DeepRFT (Mao et al. 2023) gives each residual
 block a branch that acts on the feature map's 2-D spectrum (models.SpectralBranch), so that every
-block sees the whole frame at once. This script's `small-spectral` is the shipped `small`
-config with such a branch in every residual block of the predictor (levels 0-3 and the middle),
-each starting at zero (now configs.SMALL_SPECTRAL, so `deblur_train.train` and `export` take it
-too). `train` hands its arguments to `deblur_train.train`, so a run compares step for step with
-one of the plain config on the same flags and seed.
+block sees the whole frame at once. `small-spectral` (configs.SMALL_SPECTRAL) is the shipped
+`small` config with such a branch in every residual block of the predictor (levels 0-3 and the
+middle); `init` gives it a `small` checkpoint's weights with each branch starting at zero.
+`train` hands its arguments to `deblur_train.train`, so a run compares step for step with one of
+the plain config on the same flags and seed.
 
     cd training && . .venv/bin/activate
     export OMP_WAIT_POLICY=PASSIVE PYTHONPATH=.

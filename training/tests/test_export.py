@@ -9,16 +9,16 @@ torch = pytest.importorskip("torch", reason="torch not installed: pip install -r
 onnx = pytest.importorskip("onnx", reason="onnx not installed: pip install -r training/requirements-ci.txt")
 pytest.importorskip("onnxruntime", reason="onnxruntime not installed: pip install -r training/requirements-ci.txt")
 
-from deblur_train.configs import TINY, ModelConfig, UNetConfig  # noqa: E402
+from dataclasses import replace  # noqa: E402
+
+from deblur_train.configs import TINY  # noqa: E402
 from deblur_train.export import check_parity, export_bundle  # noqa: E402
 from deblur_train.onnx_bundle import ort_session  # noqa: E402
 from deblur_train.models import DeblurModel  # noqa: E402
 
 
 # TINY with a spectral branch in every predictor block, as configs.SMALL_SPECTRAL is to SMALL.
-TINY_SPECTRAL = ModelConfig("tiny-spectral", UNetConfig(base_channels=8, num_res_blocks=1, unshuffle=2, emb_dim=16,
-                                                        spectral_levels=(0, 1, 2, 3)),
-                            TINY.denoiser, denoiser_sigma_data=0.2)
+TINY_SPECTRAL = replace(TINY, name="tiny-spectral", predictor=replace(TINY.predictor, spectral_levels=(0, 1, 2, 3)))
 
 
 def perturbed_tiny(seed: int, cfg=TINY) -> DeblurModel:

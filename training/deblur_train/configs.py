@@ -91,6 +91,12 @@ SMALL = ModelConfig(
 # long blur faster than SMALL (docs/training.md, "Five times the crops, at batch 16").
 SMALL_SPECTRAL = replace(SMALL, name="small-spectral", predictor=replace(SMALL.predictor, spectral_levels=(0, 1, 2, 3)))
 
+# SMALL_SPECTRAL without the branches of the two finest levels, whose transforms (matrix products
+# as exported) cost most of its ONNX Runtime time: the coarse ones still see the whole frame.
+# Started from a SMALL_SPECTRAL run (train.warm_start drops the missing branches' weights).
+SMALL_SPECTRAL_COARSE = replace(SMALL, name="small-spectral-coarse",
+                                predictor=replace(SMALL.predictor, spectral_levels=(2, 3)))
+
 # For tests: tiny and fast.
 TINY = ModelConfig(
     name="tiny",
@@ -99,4 +105,4 @@ TINY = ModelConfig(
     denoiser_sigma_data=0.2,
 )
 
-CONFIGS = {c.name: c for c in (PAPER, SMALL, SMALL_SPECTRAL, TINY)}
+CONFIGS = {c.name: c for c in (PAPER, SMALL, SMALL_SPECTRAL, SMALL_SPECTRAL_COARSE, TINY)}

@@ -163,10 +163,21 @@ def optimise(model: DeblurModel, opt: torch.optim.Optimizer, y: torch.Tensor, x0
 
 
 def warm_start(model: DeblurModel, ema: EMA, checkpoint: Path, parts: tuple[str, ...]) -> None:
-    """Start ``parts`` ("predictor", "denoiser") of a new run from another run's EMA weights."""
+    """Start ``parts`` ("predictor", "denoiser") of a new run from another run's EMA weights.
+
+    Spectral branches the new config does not have are dropped (their blocks are additive, so the
+    rest still computes what it did); any other mismatch fails.
+    """
     ck = torch.load(checkpoint, map_location="cpu", weights_only=False)
     for part in parts:
         w = {k[len(part) + 1 :]: v for k, v in ck["ema"].items() if k.startswith(part + ".")}
+        wanted = getattr(model, part).state_dict()
+        dropped = [k for k in w if k not in wanted and ".spectral." in k]
+        if dropped:
+            branches = sorted({k.split(".spectral.")[0] for k in dropped},
+                              key=lambda n: [int(t) if t.isdigit() else t for t in n.split(".")])
+            print(f"{part}: dropping the spectral branches of {', '.join(branches)} from {checkpoint}", flush=True)
+            w = {k: v for k, v in w.items() if k not in dropped}
         getattr(model, part).load_state_dict(w)
         getattr(ema.shadow, part).load_state_dict(w)
 

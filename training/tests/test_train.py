@@ -1,6 +1,7 @@
 """Loss, schedule sampling and checkpoint/resume tests (need torch)."""
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -134,6 +135,35 @@ def test_init_and_init_predictor_combine_a_denoiser_from_one_run_and_a_predictor
     for name, v in both["ema"].items():
         source = other if name.startswith("predictor.") else one
         torch.testing.assert_close(v, source["ema"][name], msg=f"{name} not taken from the expected run")
+
+
+def test_warm_start_drops_only_the_spectral_branches_the_new_config_lacks(tmp_path):
+    full = replace(TINY, predictor=replace(TINY.predictor, spectral_levels=(0, 1, 2, 3)))
+    coarse = replace(TINY, predictor=replace(TINY.predictor, spectral_levels=(2, 3)))
+    torch.manual_seed(0)
+    old = DeblurModel(full).eval()
+    with torch.no_grad():  # every branch non-zero, so that dropping one changes the output
+        for p in old.parameters():
+            p.add_(torch.randn_like(p) * 0.05)
+    torch.save({"ema": old.state_dict()}, tmp_path / "old.pt")
+    new = DeblurModel(coarse)
+    ema = T.EMA(new, 0.99)
+    T.warm_start(new, ema, tmp_path / "old.pt", ("predictor", "denoiser"))
+    # A dropped branch adds nothing: the new predictor is the old one with those branches at zero.
+    with torch.no_grad():
+        blocks = zip((*old.predictor.net.down, *old.predictor.net.up), (*new.predictor.net.down, *new.predictor.net.up))
+        dropped = [a.spectral for a, b in blocks if getattr(a, "spectral", None) is not None and b.spectral is None]
+        assert len(dropped) == 6  # levels 0 and 1: one block down, two up, each
+        for branch in dropped:
+            branch.conv2.weight.zero_()
+            branch.conv2.bias.zero_()
+        y = torch.randn(1, 3, 48, 80)
+        torch.testing.assert_close(new.predictor(y), old.predictor(y))
+        torch.testing.assert_close(ema.shadow.predictor(y), old.predictor(y))
+    # Anything else that does not fit still fails: here the spectral weights a new model would need.
+    with pytest.raises(RuntimeError, match="Missing key"):
+        torch.save({"ema": DeblurModel(TINY).state_dict()}, tmp_path / "plain.pt")
+        T.warm_start(new, ema, tmp_path / "plain.pt", ("predictor",))
 
 
 def test_ema_tracks_the_weights():

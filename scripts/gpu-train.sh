@@ -13,7 +13,7 @@
 # LENGTH_POWER (1; above 1 favours short camera shake), P_LINE (0: the share of camera-shake
 # kernels that are straight motions), MIN_LENGTH and MAX_LENGTH (0 and 30: the band of camera-shake
 # lengths in pixels; docs/training.md "Straight motion and a length band"), CONFIG
-# (small; with init.pt the run keeps init's networks), WORKERS (cores - 1), DEVICE (cuda), BF16
+# (init.pt's configuration; small without init.pt), WORKERS (cores - 1), DEVICE (cuda), BF16
 # (1: bfloat16 autocast, float32 weights; 0 for float32 throughout).
 # A second call while the machine is still warm (30 s) finds $RUN and resumes it, optimiser and
 # step count included; init.pt is then ignored.
@@ -43,7 +43,7 @@ bf16=()
 [ "${BF16:-1}" = 1 ] && bf16=(--bf16)
 cd training
 # --steps is only a ceiling: with --minutes the cosine anneals to the end of the time given.
-"$py" -m deblur_train.train --run "$run" --config "${CONFIG:-small}" --data "$pack/data" ${init[@]+"${init[@]}"} \
+"$py" -m deblur_train.train --run "$run" ${CONFIG:+--config "$CONFIG"} --data "$pack/data" ${init[@]+"${init[@]}"} \
   --device "${DEVICE:-cuda}" --workers "${WORKERS:-$(($(nproc) - 1))}" --batch "${BATCH:-64}" \
   --lr "${LR:-2e-4}" --warmup 200 --cosine --lr-floor 0.1 --minutes "${MINUTES:-7}" --steps 10000000 \
   --aux-l1 "${AUX_L1:-1.0}" --noise-power "${NOISE_POWER:-1}" --length-power "${LENGTH_POWER:-1}" --p-gopro "${P_GOPRO:-0.3}" \

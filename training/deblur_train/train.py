@@ -201,7 +201,8 @@ def lr_at(step: int, args, elapsed_s: float = 0.0) -> float:
 def parse_args(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--run", type=Path, default=TRAINING_ROOT / "runs" / "small")
-    ap.add_argument("--config", choices=sorted(CONFIGS), default="small")
+    ap.add_argument("--config", choices=sorted(CONFIGS), default=None,
+                    help="network configuration (default: --init's, else small); a run being resumed keeps its own")
     ap.add_argument("--data", type=Path, default=TRAINING_ROOT / "data" / "train")
     ap.add_argument("--steps", type=int, default=1_000_000, help="stop after this many steps in total")
     ap.add_argument("--minutes", type=float, default=None, help="stop after this many minutes in this session")
@@ -284,7 +285,13 @@ def main(argv=None) -> None:
         raise SystemExit(str(e))
     args.run.mkdir(parents=True, exist_ok=True)
     last = args.run / "last.pt"
-    cfg = CONFIGS[args.config]
+    if args.config is not None:
+        cfg = CONFIGS[args.config]
+    elif args.init is not None:
+        # Continuing another run's networks: a config that differs would drop or refuse weights.
+        cfg = ModelConfig.from_dict(torch.load(args.init, map_location="cpu", weights_only=False)["config"])
+    else:
+        cfg = CONFIGS["small"]
     if last.exists():
         # A run keeps the configuration it started with.
         cfg = ModelConfig.from_dict(torch.load(last, map_location="cpu", weights_only=False)["config"])

@@ -166,6 +166,17 @@ def test_warm_start_drops_only_the_spectral_branches_the_new_config_lacks(tmp_pa
         T.warm_start(new, ema, tmp_path / "plain.pt", ("predictor",))
 
 
+def test_a_run_started_from_another_without_a_config_takes_that_runs_config(tmp_path):
+    data = make_data(tmp_path / "data")
+    first = run(tmp_path, tmp_path / "first", 1, data)
+    T.main(["--run", str(tmp_path / "second"), "--init", str(tmp_path / "first" / "last.pt"), "--data", str(data),
+            "--steps", "0", "--threads", "1", "--crop", "32", "--batch", "2"])
+    second = torch.load(tmp_path / "second" / "last.pt", weights_only=False)
+    assert second["config"] == first["config"] == TINY.to_dict()  # not the default config, small
+    for name, v in first["ema"].items():
+        torch.testing.assert_close(second["ema"][name], v)
+
+
 def test_ema_tracks_the_weights():
     m = torch.nn.Linear(2, 2)
     ema = T.EMA(m, 0.5)

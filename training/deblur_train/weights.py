@@ -9,7 +9,7 @@ An exported bundle holds the same weights, by the same names, as ONNX initialize
 they restart training from a committed model when the run folder that made it is gone.
 
     python -m deblur_train.weights runs/small-v11-joint/last.pt small-v11-joint.pt
-    python -m deblur_train.weights ../models/default default.pt --config small
+    python -m deblur_train.weights ../models/default default.pt   # the config is found from the bundle
 """
 
 from __future__ import annotations
@@ -61,6 +61,10 @@ def from_bundle(bundle: Path, config: ModelConfig) -> dict[str, torch.Tensor]:
         for init in onnx.load(str(path)).graph.initializer:
             key = f"{net}.{init.name.removesuffix(FP16_SUFFIX)}"
             if key not in state:
+                # Parameters keep their module path ("net.…"); the exporter's own constants do not.
+                if init.name.startswith("net."):
+                    raise ValueError(f"{path}: {init.name} is not a parameter of config {config.name!r}: "
+                                     "is it a bundle of another config?")
                 continue
             value = torch.from_numpy(numpy_helper.to_array(init).astype(np.float32))
             if value.shape != state[key].shape:
@@ -75,6 +79,22 @@ def from_bundle(bundle: Path, config: ModelConfig) -> dict[str, torch.Tensor]:
     return state
 
 
+def config_of_bundle(bundle: Path) -> ModelConfig:
+    """The one config in CONFIGS whose parameters ``bundle`` holds, each with its shape."""
+    fits = []
+    for config in CONFIGS.values():
+        try:
+            from_bundle(bundle, config)
+        except ValueError:
+            continue
+        fits.append(config)
+    if len(fits) != 1:
+        raise ValueError(f"{bundle} holds the parameters of {len(fits)} of the configs "
+                         f"({', '.join(c.name for c in fits) or 'none'} of {', '.join(CONFIGS)}); "
+                         "expected exactly one: name it with --config")
+    return fits[0]
+
+
 def slim_from_bundle(bundle: Path, config: ModelConfig, out: Path, fp16: bool = True) -> int:
     """Write {"config", "step": None, "ema"} read from ``bundle``; returns the file's size in bytes."""
     return _save(config.to_dict(), None, from_bundle(bundle, config), out, fp16)
@@ -84,13 +104,16 @@ def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("source", type=Path, help="a checkpoint (last.pt), or an exported bundle directory")
     ap.add_argument("out", type=Path)
-    ap.add_argument("--config", choices=sorted(CONFIGS), default="small",
-                    help="network config of a bundle (bundles do not record it; default small)")
+    ap.add_argument("--config", choices=sorted(CONFIGS), default=None,
+                    help="network config of a bundle (bundles do not record it; default: the one config "
+                         "whose parameters the bundle holds)")
     ap.add_argument("--fp32", action="store_true", help="keep float32 weights (twice the size)")
     args = ap.parse_args(argv)
     try:
         if args.source.is_dir():
-            size = slim_from_bundle(args.source, CONFIGS[args.config], args.out, fp16=not args.fp32)
+            config = CONFIGS[args.config] if args.config else config_of_bundle(args.source)
+            size = slim_from_bundle(args.source, config, args.out, fp16=not args.fp32)
+            print(f"config {config.name}")
         else:
             size = slim(args.source, args.out, fp16=not args.fp32)
     except (ValueError, FileNotFoundError) as e:

@@ -201,3 +201,20 @@ def test_weights_from_a_bundle_of_another_config_are_refused(tmp_path):
 
     with pytest.raises(SystemExit, match="^error: .*config 'small' expects"):
         main([str(out), str(tmp_path / "w.pt"), "--config", "small"])
+    # A bundle with more parameters than the config named (here spectral branches) is refused too,
+    # rather than read without them.
+    spectral = export_bundle(perturbed_tiny(4, TINY_SPECTRAL), tmp_path / "s", "t", "t", None)
+    with pytest.raises(ValueError, match="spectral.* is not a parameter of config 'tiny'"):
+        from_bundle(spectral, TINY)
+
+
+def test_weights_find_the_config_of_a_bundle_when_none_is_named(tmp_path):
+    from deblur_train.weights import main
+
+    out = export_bundle(perturbed_tiny(4), tmp_path / "b", "t", "t", None)
+    main([str(out), str(tmp_path / "w.pt")])
+    assert torch.load(tmp_path / "w.pt", weights_only=False)["config"] == TINY.to_dict()
+    # No config in CONFIGS fits a tiny spectral bundle: the command asks for one rather than guess.
+    spectral = export_bundle(perturbed_tiny(4, TINY_SPECTRAL), tmp_path / "s", "t", "t", None)
+    with pytest.raises(SystemExit, match="holds the parameters of 0 of the configs"):
+        main([str(spectral), str(tmp_path / "s.pt")])

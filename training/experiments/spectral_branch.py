@@ -16,14 +16,22 @@ the plain config on the same flags and seed.
     python experiments/spectral_branch.py train --run runs/exp-spectral --config small-spectral \\
         --init runs/spectral-init.pt --predictor-only ...   # the flags of the plain run it is set against
     python experiments/spectral_branch.py probe runs/exp-spectral/step_0000500.pt   # blur probe, README sample
+    python experiments/spectral_branch.py drop runs/spectral-joint-broad/last.pt --keep 2,3   # fewer branches
 
-Results: docs/training.md, "A spectral branch".
+`drop` scores a spectral checkpoint's predictor with only the branches of the levels kept (each
+block adds its branch to its output, so the rest computes what it did), on the README sample and
+held-out photos, and times it in ONNX Runtime as exported.
+
+Results: docs/training.md, "A spectral branch" and "Coarse spectral branches".
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
+import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -32,8 +40,9 @@ from PIL import Image
 
 from deblur_train import TRAINING_ROOT, metrics as M, train
 from deblur_train.configs import SMALL_SPECTRAL as SPECTRAL
+from deblur_train.configs import ModelConfig
 from deblur_train.evaluate import blur_probe, load_pairs, pad_to, to_image, to_model
-from deblur_train.export import load_ema_model
+from deblur_train.export import export_predictor, load_ema_model
 from deblur_train.models import DeblurModel, count_params
 
 SAMPLE = TRAINING_ROOT.parent / "examples" / "data"
@@ -60,8 +69,7 @@ class TorchPredictor:
     """The part of evaluate.Bundle that the blur probe uses, run by PyTorch on a checkpoint's EMA
     weights, so that runs are scored without an ONNX export."""
 
-    def __init__(self, checkpoint: Path):
-        model = load_ema_model(checkpoint)
+    def __init__(self, model: DeblurModel):
         self.net = model.predictor
         self.pad = model.pad_multiple
 
@@ -69,19 +77,64 @@ class TorchPredictor:
         with torch.no_grad():
             return self.net(torch.from_numpy(y)).numpy()
 
+    def __call__(self, img: np.ndarray) -> np.ndarray:
+        y, (h, w) = pad_to(to_model(img), self.pad)
+        return to_image(self.predictor(y)[0, :, :h, :w])
+
+
+def readme_sample(net: TorchPredictor) -> str:
+    blurry, sharp = (np.asarray(Image.open(SAMPLE / f"{n}.jpg").convert("RGB")) for n in ("blurry", "sharp"))
+    out = net(blurry)
+    return (f"README sample: {M.psnr(out, sharp):.2f} dB (blurry {M.psnr(blurry, sharp):.2f}), "
+            f"detail {M.detail_ratio(out, sharp):.3f}")
+
 
 def probe(checkpoint: Path, lengths: list[float], seed: int) -> None:
     """The model card's blur probe (30 held-out windows, noise σ 0 and 4/255) of the predictor,
     without its oracle column, and its PSNR and detail ratio on the README's sample photo."""
-    net = TorchPredictor(checkpoint)
+    net = TorchPredictor(load_ema_model(checkpoint))
     sharps = [p[2] for p in load_pairs(TRAINING_ROOT / "data" / "heldout", None)]
     for r in blur_probe(net, sharps, lengths, [0.0, 4.0], None, seed, oracle=False):
         print(f"{r['length']:g} px σ {r['sigma']:g}: predictor {r['predictor'] - r['blurry']:+.2f} dB")
-    blurry, sharp = (np.asarray(Image.open(SAMPLE / f"{n}.jpg").convert("RGB")) for n in ("blurry", "sharp"))
-    y, (h, w) = pad_to(to_model(blurry), net.pad)
-    out = to_image(net.predictor(y)[0, :, :h, :w])
-    print(f"README sample: {M.psnr(out, sharp):.2f} dB (blurry {M.psnr(blurry, sharp):.2f}), "
-          f"detail {M.detail_ratio(out, sharp):.3f}")
+    print(readme_sample(net))
+
+
+def ort_seconds(model: DeblurModel, threads: int, size=(368, 640), reps: int = 4) -> float:
+    """Best of ``reps`` runs of the predictor as exported, in ONNX Runtime on ``threads`` threads."""
+    import onnxruntime as ort
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "predictor.onnx"
+        export_predictor(model, path)
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    feed = {session.get_inputs()[0].name: np.random.default_rng(0).random((1, 3, *size), np.float32)}
+    session.run(None, feed)
+    times = []
+    for _ in range(reps):
+        start = time.perf_counter()
+        session.run(None, feed)
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def drop(checkpoint: Path, keep: tuple[int, ...], photos: int, threads: int) -> None:
+    """The predictor of ``checkpoint`` with the spectral branches of the levels ``keep`` only."""
+    ck = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    cfg = ModelConfig.from_dict(ck["config"])
+    cfg = replace(cfg, predictor=replace(cfg.predictor, spectral_levels=keep))
+    model = DeblurModel(cfg).eval()
+    missing, unexpected = model.load_state_dict(ck["ema"], strict=False)
+    if missing or any(".spectral." not in k for k in unexpected):
+        raise SystemExit(f"{checkpoint} does not hold these networks with more spectral branches: "
+                         f"missing {missing[:4]}, unexpected {unexpected[:4]}")
+    net = TorchPredictor(model)
+    pairs = load_pairs(TRAINING_ROOT / "data" / "heldout", photos)
+    held_out = np.mean([M.psnr(net(blurry), sharp) for _, blurry, sharp in pairs])
+    print(f"spectral levels {list(keep)}: {readme_sample(net)}; {len(pairs)} held-out photos {held_out:.3f} dB; "
+          f"predictor at 640x368 in ONNX Runtime {ort_seconds(model, threads) * 1e3:.0f} ms on {threads} threads")
 
 
 def main() -> None:
@@ -99,8 +152,18 @@ def main() -> None:
         args = ap.parse_args(sys.argv[2:])
         torch.set_num_threads(args.threads)
         probe(args.checkpoint, [float(v) for v in args.lengths.split(",")], args.seed)
+    elif command == "drop":
+        ap = argparse.ArgumentParser(prog="spectral_branch.py drop")
+        ap.add_argument("checkpoint", type=Path)
+        ap.add_argument("--keep", default="2,3", help="levels whose spectral branches stay, comma-separated ('' for none)")
+        ap.add_argument("--photos", type=int, default=10, help="held-out photos scored")
+        ap.add_argument("--threads", type=int, default=2)
+        args = ap.parse_args(sys.argv[2:])
+        torch.set_num_threads(args.threads)
+        drop(args.checkpoint, tuple(int(v) for v in args.keep.split(",") if v), args.photos, args.threads)
     else:
-        raise SystemExit("usage: spectral_branch.py init SOURCE.pt TARGET.pt | train TRAIN_ARGS... | probe CHECKPOINT")
+        raise SystemExit("usage: spectral_branch.py init SOURCE.pt TARGET.pt | train TRAIN_ARGS... | "
+                         "probe CHECKPOINT | drop CHECKPOINT --keep LEVELS")
 
 
 if __name__ == "__main__":

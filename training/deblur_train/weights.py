@@ -63,7 +63,7 @@ def from_bundle(bundle: Path, config: ModelConfig) -> dict[str, torch.Tensor]:
             if key not in state:
                 # Parameters keep their module path ("net.…"); the exporter's own constants do not.
                 if init.name.startswith("net."):
-                    raise ValueError(f"{path}: {init.name} is not a parameter of config {config.name!r}: "
+                    raise ValueError(f"{path}: {key} is not a parameter of config {config.name!r}: "
                                      "is it a bundle of another config?")
                 continue
             value = torch.from_numpy(numpy_helper.to_array(init).astype(np.float32))

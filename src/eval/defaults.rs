@@ -13,7 +13,8 @@ use crate::schedule::Schedule;
 
 /// The speed budget: at most this many reverse steps, one sample. The target is at least 5 fps at
 /// 640x360 on 2 CPU cores; `deblur bench` there gave the element 4.7-5.1 fps at 2 steps and
-/// 3.8-4.1 fps at 4 steps with the shipped networks (52.6 + 9.6 GFLOP a step).
+/// 3.8-4.1 fps at 4 steps with the plain `small` networks (52.6 + 9.6 GFLOP a step; the shipped
+/// spectral predictor is 56.4).
 pub const FAST_MAX_STEPS: u32 = 2;
 /// How much PSNR below the predictor alone the fast default may give up, dB.
 pub const FAST_PSNR_TOLERANCE_DB: f64 = 1.0;

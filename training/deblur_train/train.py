@@ -162,8 +162,9 @@ def optimise(model: DeblurModel, opt: torch.optim.Optimizer, y: torch.Tensor, x0
     return {**stats, "loss": float(loss.detach()), "grad_norm": float(gnorm)}
 
 
-def warm_start(model: DeblurModel, ema: EMA, checkpoint: Path, parts: tuple[str, ...]) -> None:
-    """Start ``parts`` ("predictor", "denoiser") of a new run from another run's EMA weights.
+def warm_start(model: DeblurModel, ema: EMA | None, checkpoint: Path, parts: tuple[str, ...]) -> None:
+    """Start ``parts`` ("predictor", "denoiser") of a new run (and of its ``ema``, if given) from
+    another run's EMA weights.
 
     Spectral branches the new config does not have are dropped (their blocks are additive, so the
     rest still computes what it did); any other mismatch fails.
@@ -179,7 +180,8 @@ def warm_start(model: DeblurModel, ema: EMA, checkpoint: Path, parts: tuple[str,
             print(f"{part}: dropping the spectral branches of {', '.join(branches)} from {checkpoint}", flush=True)
             w = {k: v for k, v in w.items() if k not in dropped}
         getattr(model, part).load_state_dict(w)
-        getattr(ema.shadow, part).load_state_dict(w)
+        if ema is not None:
+            getattr(ema.shadow, part).load_state_dict(w)
 
 
 def lr_at(step: int, args, elapsed_s: float = 0.0) -> float:
@@ -285,16 +287,16 @@ def main(argv=None) -> None:
         raise SystemExit(str(e))
     args.run.mkdir(parents=True, exist_ok=True)
     last = args.run / "last.pt"
-    if args.config is not None:
+    if last.exists():
+        # A run keeps the configuration it started with.
+        cfg = ModelConfig.from_dict(torch.load(last, map_location="cpu", weights_only=False)["config"])
+    elif args.config is not None:
         cfg = CONFIGS[args.config]
     elif args.init is not None:
         # Continuing another run's networks: a config that differs would drop or refuse weights.
         cfg = ModelConfig.from_dict(torch.load(args.init, map_location="cpu", weights_only=False)["config"])
     else:
         cfg = CONFIGS["small"]
-    if last.exists():
-        # A run keeps the configuration it started with.
-        cfg = ModelConfig.from_dict(torch.load(last, map_location="cpu", weights_only=False)["config"])
     model, ema, opt = build(args, cfg, device)
     rng = np.random.default_rng(args.seed)
     random.seed(args.seed)

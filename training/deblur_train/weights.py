@@ -40,11 +40,24 @@ def slim(checkpoint: Path, out: Path, fp16: bool = True) -> int:
     return _save(ck["config"], ck.get("step"), ck["ema"], out, fp16)
 
 
-def from_bundle(bundle: Path, config: ModelConfig) -> dict[str, torch.Tensor]:
-    """The float32 weights of ``config``'s DeblurModel, read from the initializers of ``bundle``'s
-    predictor.onnx and denoiser.onnx (fp16-stored ones too). Every parameter must be there with
-    its shape; buffers the exporter folded away are rebuilt from ``config``."""
+def _initializers(bundle: Path) -> list[tuple[str, Path, object]]:
+    """(network, file, ONNX initializer) for every initializer of ``bundle``'s two networks."""
     import onnx
+
+    found = []
+    for net in ("predictor", "denoiser"):
+        path = Path(bundle) / f"{net}.onnx"
+        if not path.is_file():
+            raise FileNotFoundError(f"{path} not found: expected a bundle directory with {net}.onnx")
+        found += [(net, path, init) for init in onnx.load(str(path)).graph.initializer]
+    return found
+
+
+def from_bundle(bundle: Path, config: ModelConfig, initializers=None) -> dict[str, torch.Tensor]:
+    """The float32 weights of ``config``'s DeblurModel, read from the initializers of ``bundle``'s
+    predictor.onnx and denoiser.onnx (fp16-stored ones too; ``initializers``: those already read
+    by ``_initializers``). Every parameter must be there with its shape; buffers the exporter
+    folded away are rebuilt from ``config``."""
     from onnx import numpy_helper
 
     from .export import FP16_SUFFIX
@@ -54,23 +67,19 @@ def from_bundle(bundle: Path, config: ModelConfig) -> dict[str, torch.Tensor]:
     state = model.state_dict()
     params = {name for name, _ in model.named_parameters()}
     found: dict[str, torch.Tensor] = {}
-    for net in ("predictor", "denoiser"):
-        path = Path(bundle) / f"{net}.onnx"
-        if not path.is_file():
-            raise FileNotFoundError(f"{path} not found: expected a bundle directory with {net}.onnx")
-        for init in onnx.load(str(path)).graph.initializer:
-            key = f"{net}.{init.name.removesuffix(FP16_SUFFIX)}"
-            if key not in state:
-                # Parameters keep their module path ("net.…"); the exporter's own constants do not.
-                if init.name.startswith("net."):
-                    raise ValueError(f"{path}: {key} is not a parameter of config {config.name!r}: "
-                                     "is it a bundle of another config?")
-                continue
-            value = torch.from_numpy(numpy_helper.to_array(init).astype(np.float32))
-            if value.shape != state[key].shape:
-                raise ValueError(f"{path}: {init.name} has shape {tuple(value.shape)}, config "
-                                 f"{config.name!r} expects {tuple(state[key].shape)}")
-            found[key] = value
+    for net, path, init in initializers if initializers is not None else _initializers(bundle):
+        key = f"{net}.{init.name.removesuffix(FP16_SUFFIX)}"
+        if key not in state:
+            # Parameters keep their module path ("net.…"); the exporter's own constants do not.
+            if init.name.startswith("net."):
+                raise ValueError(f"{path}: {key} is not a parameter of config {config.name!r}: "
+                                 "is it a bundle of another config?")
+            continue
+        value = torch.from_numpy(numpy_helper.to_array(init).astype(np.float32))
+        if value.shape != state[key].shape:
+            raise ValueError(f"{path}: {init.name} has shape {tuple(value.shape)}, config "
+                             f"{config.name!r} expects {tuple(state[key].shape)}")
+        found[key] = value
     missing = sorted(params - found.keys())
     if missing:
         raise ValueError(f"{bundle} lacks {len(missing)} of the {len(params)} parameters of config "
@@ -79,18 +88,19 @@ def from_bundle(bundle: Path, config: ModelConfig) -> dict[str, torch.Tensor]:
     return state
 
 
-def config_of_bundle(bundle: Path) -> ModelConfig:
-    """The one config in CONFIGS whose parameters ``bundle`` holds, each with its shape."""
+def config_of_bundle(bundle: Path) -> tuple[ModelConfig, dict[str, torch.Tensor]]:
+    """The one config in CONFIGS whose parameters ``bundle`` holds, each with its shape, and its
+    weights as ``from_bundle`` reads them."""
+    initializers = _initializers(bundle)
     fits = []
     for config in CONFIGS.values():
         try:
-            from_bundle(bundle, config)
+            fits.append((config, from_bundle(bundle, config, initializers)))
         except ValueError:
             continue
-        fits.append(config)
     if len(fits) != 1:
         raise ValueError(f"{bundle} holds the parameters of {len(fits)} of the configs "
-                         f"({', '.join(c.name for c in fits) or 'none'} of {', '.join(CONFIGS)}); "
+                         f"({', '.join(c.name for c, _ in fits) or 'none'} of {', '.join(CONFIGS)}); "
                          "expected exactly one: name it with --config")
     return fits[0]
 
@@ -111,8 +121,12 @@ def main(argv=None) -> None:
     args = ap.parse_args(argv)
     try:
         if args.source.is_dir():
-            config = CONFIGS[args.config] if args.config else config_of_bundle(args.source)
-            size = slim_from_bundle(args.source, config, args.out, fp16=not args.fp32)
+            if args.config:
+                config = CONFIGS[args.config]
+                size = slim_from_bundle(args.source, config, args.out, fp16=not args.fp32)
+            else:
+                config, state = config_of_bundle(args.source)
+                size = _save(config.to_dict(), None, state, args.out, fp16=not args.fp32)
             print(f"config {config.name}")
         else:
             size = slim(args.source, args.out, fp16=not args.fp32)

@@ -126,10 +126,7 @@ def drop(checkpoint: Path, keep: tuple[int, ...], photos: int, threads: int) -> 
     cfg = ModelConfig.from_dict(ck["config"])
     cfg = replace(cfg, predictor=replace(cfg.predictor, spectral_levels=keep))
     model = DeblurModel(cfg).eval()
-    missing, unexpected = model.load_state_dict(ck["ema"], strict=False)
-    if missing or any(".spectral." not in k for k in unexpected):
-        raise SystemExit(f"{checkpoint} does not hold these networks with more spectral branches: "
-                         f"missing {missing[:4]}, unexpected {unexpected[:4]}")
+    train.warm_start(model, None, checkpoint, ("predictor",))  # drops the other branches, refuses any other mismatch
     net = TorchPredictor(model)
     pairs = load_pairs(TRAINING_ROOT / "data" / "heldout", photos)
     held_out = np.mean([M.psnr(net(blurry), sharp) for _, blurry, sharp in pairs])

@@ -48,6 +48,13 @@ def pad_to(x: np.ndarray, m: int) -> tuple[np.ndarray, tuple[int, int]]:
     return x, (h, w)
 
 
+def run_predictor(net, img: np.ndarray) -> np.ndarray:
+    """The predictor's output for one uint8 image, padded to ``net.pad`` and cropped back; ``net``
+    is a Bundle or anything else with ``pad`` and ``predictor(y)``."""
+    y, (h, w) = pad_to(to_model(img), net.pad)
+    return to_image(net.predictor(y)[0, :, :h, :w])
+
+
 class Bundle:
     def __init__(self, path: Path, threads: int):
         self.path = Path(path)

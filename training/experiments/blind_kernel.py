@@ -43,8 +43,8 @@ import numpy as np
 from scipy import ndimage
 
 from deblur_train import TRAINING_ROOT, degrade as D, metrics as M
-from deblur_train.evaluate import (WIENER_SETTINGS, Bundle, blur_8bit, kernel_otf, load_pairs, pad_to, to_image,
-                                   to_model, wiener_deconvolutions)
+from deblur_train.evaluate import (WIENER_SETTINGS, Bundle, blur_8bit, kernel_otf, load_pairs, run_predictor,
+                                   wiener_deconvolutions)
 
 SUPPORT = 31  # the degradation model's largest kernel
 HALF_OVERLAP = 16  # columns each half of the self-check takes past the middle
@@ -173,11 +173,6 @@ def blurred_photo(sharp: np.ndarray, seed: int, index: int, length: float,
     kernel = D.camera_shake_kernel(np.random.default_rng([seed, index, int(length * 100)]), length=length)
     noise = np.random.default_rng([seed, index, int(length * 100), int(sigma * 100)])
     return blur_8bit(src, kernel, sigma, noise), kernel
-
-
-def run_predictor(bundle: Bundle, img: np.ndarray) -> np.ndarray:
-    y, (h, w) = pad_to(to_model(img), bundle.pad)
-    return to_image(bundle.predictor(y)[0, :, :h, :w])
 
 
 def main(argv=None) -> None:

@@ -22,18 +22,16 @@ from PIL import Image
 
 from deblur_train import TRAINING_ROOT
 from deblur_train import metrics as M
-from deblur_train.evaluate import Bundle, load_pairs, pad_to, to_image, to_model
+from deblur_train.evaluate import Bundle, load_pairs, run_predictor
 
 SAMPLE = TRAINING_ROOT.parent / "examples" / "data"
 
 
 def passes(bundle: Bundle, image: np.ndarray, count: int) -> list[np.ndarray]:
     """The predictor's output after 1..count passes, each fed the previous output."""
-    outputs, current = [], image
-    for _ in range(count):
-        y, (h, w) = pad_to(to_model(current), 16)
-        current = to_image(bundle.predictor(y)[0, :, :h, :w])
-        outputs.append(current)
+    outputs = [run_predictor(bundle, image)]
+    while len(outputs) < count:
+        outputs.append(run_predictor(bundle, outputs[-1]))
     return outputs
 
 

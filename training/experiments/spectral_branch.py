@@ -41,9 +41,10 @@ from PIL import Image
 from deblur_train import TRAINING_ROOT, metrics as M, train
 from deblur_train.configs import SMALL_SPECTRAL as SPECTRAL
 from deblur_train.configs import ModelConfig
-from deblur_train.evaluate import blur_probe, load_pairs, pad_to, to_image, to_model
+from deblur_train.evaluate import blur_probe, load_pairs, run_predictor
 from deblur_train.export import export_predictor, load_ema_model
 from deblur_train.models import DeblurModel, count_params
+from deblur_train.onnx_bundle import ort_session
 
 SAMPLE = TRAINING_ROOT.parent / "examples" / "data"
 
@@ -78,8 +79,7 @@ class TorchPredictor:
             return self.net(torch.from_numpy(y)).numpy()
 
     def __call__(self, img: np.ndarray) -> np.ndarray:
-        y, (h, w) = pad_to(to_model(img), self.pad)
-        return to_image(self.predictor(y)[0, :, :h, :w])
+        return run_predictor(self, img)
 
 
 def readme_sample(net: TorchPredictor) -> str:
@@ -101,15 +101,10 @@ def probe(checkpoint: Path, lengths: list[float], seed: int) -> None:
 
 def ort_seconds(model: DeblurModel, threads: int, size=(368, 640), reps: int = 4) -> float:
     """Best of ``reps`` runs of the predictor as exported, in ONNX Runtime on ``threads`` threads."""
-    import onnxruntime as ort
-
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "predictor.onnx"
         export_predictor(model, path)
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        session = ort_session(path, threads)
     feed = {session.get_inputs()[0].name: np.random.default_rng(0).random((1, 3, *size), np.float32)}
     session.run(None, feed)
     times = []

@@ -40,7 +40,16 @@ fn overhead(c: &mut Criterion) {
     let mut group = c.benchmark_group("640x360");
     group.sample_size(20);
     group.bench_function("predict stage (no network)", |b| {
-        b.iter(|| engine::predict(&mut Free, &spec, Tiling::default(), &frame).unwrap())
+        b.iter(|| {
+            engine::predict(
+                &mut Free,
+                &spec,
+                Tiling::default(),
+                deblur::SelfEnsemble::OFF,
+                &frame,
+            )
+            .unwrap()
+        })
     });
     for (steps, samples) in [(1, 1), (4, 1), (4, 4)] {
         let settings = FrameSettings {
@@ -51,13 +60,23 @@ fn overhead(c: &mut Criterion) {
             },
             seed: 0,
             noise_mode: NoiseMode::Locked,
+            ensemble: deblur::SelfEnsemble::OFF,
             extras: Extras::default(),
         };
         group.bench_function(
             format!("refine stage (no network), {steps} steps, {samples} samples"),
             |b| {
                 b.iter_batched(
-                    || engine::predict(&mut Free, &spec, Tiling::default(), &frame).unwrap(),
+                    || {
+                        engine::predict(
+                            &mut Free,
+                            &spec,
+                            Tiling::default(),
+                            deblur::SelfEnsemble::OFF,
+                            &frame,
+                        )
+                        .unwrap()
+                    },
                     |predicted| engine::refine(&mut Free, &spec, predicted, &settings, 0).unwrap(),
                     criterion::BatchSize::LargeInput,
                 )

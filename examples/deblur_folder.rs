@@ -40,6 +40,7 @@ fn main() -> Result<()> {
         sampling: bundle.default_sampling(),
         seed: 0,
         noise_mode: NoiseMode::Locked,
+        ensemble: deblur::SelfEnsemble::OFF,
         extras: Extras::default(),
     };
     let (sender, receiver) = pipeline::start(&bundle, PipelineConfig::default())?;

@@ -4,6 +4,7 @@
 use std::time::{Duration, Instant};
 
 use crate::bundle::ModelBundle;
+use crate::ensemble::{self, SelfEnsemble};
 use crate::error::Result;
 use crate::frame::{self, RgbFrame, ValueRange};
 use crate::network::{Denoise, NoiseLevel, Predict};
@@ -53,6 +54,8 @@ pub struct FrameSettings {
     pub noise_mode: NoiseMode,
     /// Extra outputs wanted.
     pub extras: Extras,
+    /// Orientations the predictor averages over ([`SelfEnsemble::OFF`]: one run).
+    pub ensemble: SelfEnsemble,
 }
 
 /// The predictor stage's output for one frame.
@@ -103,11 +106,13 @@ pub struct Deblurred {
     pub timings: StageTimings,
 }
 
-/// Stage 1: cuts `frame` into tiles and runs the predictor on each.
+/// Stage 1: cuts `frame` into tiles and runs the predictor on each, once per orientation of
+/// `ensemble`.
 pub fn predict(
     predictor: &mut dyn Predict,
     spec: &ModelSpec,
     tiling: Tiling,
+    ensemble: SelfEnsemble,
     frame: &RgbFrame,
 ) -> Result<Predicted> {
     let started = Instant::now();
@@ -116,7 +121,7 @@ pub fn predict(
     for tile in grid.tiles() {
         let blurry =
             frame::region_to_tensor(frame, tile.region, spec.value_range, spec.pad_multiple);
-        let estimate = predictor.predict(&blurry)?;
+        let estimate = ensemble::predict(predictor, &blurry, ensemble)?;
         tiles.push(PredictedTile { blurry, estimate });
     }
     Ok(Predicted {
@@ -257,7 +262,13 @@ impl<P: Predict, D: Denoise> Deblurrer<P, D> {
         settings: &FrameSettings,
         frame_index: u64,
     ) -> Result<Deblurred> {
-        let predicted = predict(&mut self.predictor, &self.spec, self.tiling, frame)?;
+        let predicted = predict(
+            &mut self.predictor,
+            &self.spec,
+            self.tiling,
+            settings.ensemble,
+            frame,
+        )?;
         refine(
             &mut self.denoiser,
             &self.spec,

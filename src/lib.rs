@@ -11,6 +11,7 @@
 //!   embedded default.
 //! - [`engine`] deblurs one frame in two stages; [`pipeline`] runs the stages on their own
 //!   threads for video.
+//! - [`ensemble`] averages the predictor over flips and quarter turns of the frame.
 //! - [`schedule`], [`sampler`] and [`noise`] hold the diffusion maths; [`frame`] and [`tiling`]
 //!   the conversion of frames of any size to tensors and back.
 //! - [`runtime`] finds the ONNX Runtime library without panicking.
@@ -19,6 +20,7 @@
 
 pub mod bundle;
 pub mod engine;
+pub mod ensemble;
 pub mod error;
 pub mod eval;
 pub mod flops;
@@ -42,6 +44,7 @@ pub mod video;
 
 pub use bundle::{ModelBundle, TunedSampling};
 pub use engine::{Deblurred, Deblurrer, Extras, FrameSettings, ModelSpec};
+pub use ensemble::SelfEnsemble;
 pub use error::{Error, Result};
 pub use frame::RgbFrame;
 pub use noise::NoiseMode;

@@ -18,6 +18,7 @@ use crossbeam_channel::{Receiver, Sender, TryRecvError, bounded, select};
 
 use crate::bundle::ModelBundle;
 use crate::engine::{self, Deblurred, FrameSettings, ModelSpec, Predicted};
+use crate::ensemble::SelfEnsemble;
 use crate::error::{Error, Result};
 use crate::frame::RgbFrame;
 use crate::network::{Denoise, Interrupt, Predict};
@@ -67,7 +68,8 @@ impl PipelineConfig {
         config
     }
 
-    /// The default shape for `bundle` sampled with `steps` and `samples` on `provider`. On the
+    /// The default shape for `bundle` sampled with `steps` and `samples`, its predictor run over
+    /// the orientations of `ensemble`, on `provider`. On the
     /// CPU, [`Self::for_work`] on this machine's cores, the work counted in FLOPs on a small
     /// frame (both networks are fully convolutional, so the ratio holds at any size); counting
     /// runs both networks once (about 120 ms for the default model). Under CUDA the threads only
@@ -78,11 +80,12 @@ impl PipelineConfig {
         provider: Provider,
         steps: u32,
         samples: u32,
+        ensemble: SelfEnsemble,
     ) -> Result<Self> {
         let mut config = match provider {
             Provider::Cpu => {
                 let flops = crate::flops::model_flops(bundle, 64, 64)?;
-                Self::for_flops(&flops, steps, samples)
+                Self::for_flops(&flops, steps, samples, ensemble)
             }
             Provider::Cuda { .. } => PipelineConfig::default(),
         };
@@ -92,10 +95,15 @@ impl PipelineConfig {
     }
 
     /// [`Self::for_work`] on this machine's cores, from operation counts already made.
-    pub fn for_flops(flops: &crate::flops::ModelFlops, steps: u32, samples: u32) -> Self {
+    pub fn for_flops(
+        flops: &crate::flops::ModelFlops,
+        steps: u32,
+        samples: u32,
+        ensemble: SelfEnsemble,
+    ) -> Self {
         Self::for_work(
             available_cores(),
-            flops.predictor,
+            flops.predictor * u64::from(ensemble.size()),
             flops.per_frame(steps, samples) - flops.predictor,
         )
     }
@@ -280,7 +288,9 @@ fn predict_stage<P: Predict>(
         }
         let span = tracing::debug_span!("predict", frame = job.frame_index);
         let outcome = span
-            .in_scope(|| engine::predict(predictor, spec, tiling, &job.frame))
+            .in_scope(|| {
+                engine::predict(predictor, spec, tiling, job.settings.ensemble, &job.frame)
+            })
             .map(|result| PredictedJob {
                 frame_index: job.frame_index,
                 settings: job.settings,

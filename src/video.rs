@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use gst::prelude::*;
 
+use crate::ensemble::SelfEnsemble;
 use crate::error::{Error, Result};
 use crate::noise::NoiseMode;
 use crate::render::OutputMode;
@@ -80,6 +81,8 @@ pub struct ElementSettings {
     pub output: Option<OutputMode>,
     /// ONNX Runtime threads per stage.
     pub threads: Option<u32>,
+    /// Orientations the predictor averages over.
+    pub ensemble: Option<SelfEnsemble>,
 }
 
 impl ElementSettings {
@@ -105,6 +108,10 @@ impl ElementSettings {
         }
         if let Some(threads) = self.threads {
             element.set_property("threads", threads);
+        }
+        if let Some(ensemble) = self.ensemble {
+            // The element's enum takes its values, 1 2 4 8, as well as its nicks.
+            element.set_property_from_str("ensemble", &ensemble.to_string());
         }
         if let Some(mode) = self.noise_mode {
             let nick = match mode {

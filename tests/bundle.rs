@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use common::{fixture, random_frame, require_runtime};
 use deblur::engine::{Deblurrer, Extras, FrameSettings, ModelSpec};
-use deblur::{Error, ModelBundle, NoiseMode, SamplingParams, SessionOptions, Tiling};
+use deblur::{Error, ModelBundle, NoiseMode, RgbFrame, SamplingParams, SessionOptions, Tiling};
 
 /// A scratch copy of the `tiny` fixture bundle.
 fn tiny_copy() -> (tempfile::TempDir, PathBuf) {
@@ -217,6 +217,7 @@ fn settings(steps: u32, samples: u32, seed: u64) -> FrameSettings {
         },
         seed,
         noise_mode: NoiseMode::Locked,
+        ensemble: deblur::SelfEnsemble::OFF,
         extras: Extras::default(),
     }
 }
@@ -246,6 +247,63 @@ fn onnx_identity_bundle_returns_its_input_through_padding_and_tiles() {
             assert!(out.image == frame, "{w}x{h} steps {steps}");
         }
     }
+}
+
+#[test]
+fn onnx_self_ensemble_turns_every_estimate_back_through_padding_and_tiles() {
+    // An identity predictor is symmetric: every orientation, turned back, is the input again,
+    // also where a quarter turn swaps the padded sides and tiles are not square.
+    let mut deblurrer = onnx_deblurrer("identity", Tiling::new(64, 16).unwrap());
+    for (w, h) in [(1, 1), (5, 3), (150, 97)] {
+        let frame = random_frame(w, h, 1);
+        for size in deblur::SelfEnsemble::SIZES {
+            let settings = FrameSettings {
+                ensemble: deblur::SelfEnsemble::new(size).unwrap(),
+                ..settings(0, 1, 0)
+            };
+            let out = deblurrer.deblur(&frame, &settings, 0).unwrap();
+            assert!(out.image == frame, "{w}x{h} ensemble {size}");
+        }
+    }
+
+    // The tiny model is not symmetric, so each ensemble size gives another estimate; the mean
+    // over the frame and its mirror image is symmetric: mirroring the input mirrors the output,
+    // bit for bit (a width that needs no padding keeps the two runs the same pair).
+    let mut deblurrer = onnx_deblurrer("tiny", Tiling::default());
+    let frame = random_frame(48, 28, 2);
+    let mirrored = mirror(&frame);
+    let mut predict = |frame: &RgbFrame, size| {
+        let settings = FrameSettings {
+            ensemble: deblur::SelfEnsemble::new(size).unwrap(),
+            ..settings(0, 1, 0)
+        };
+        deblurrer.deblur(frame, &settings, 0).unwrap().image
+    };
+    let outputs: Vec<RgbFrame> = deblur::SelfEnsemble::SIZES
+        .iter()
+        .map(|&size| predict(&frame, size))
+        .collect();
+    for (i, a) in outputs.iter().enumerate() {
+        assert_eq!((a.width(), a.height()), (48, 28));
+        for b in &outputs[i + 1..] {
+            assert!(a != b, "ensembles of different sizes agree");
+        }
+    }
+    assert!(
+        mirror(&predict(&mirrored, 1)) != outputs[0],
+        "tiny is symmetric"
+    );
+    assert!(mirror(&predict(&mirrored, 2)) == outputs[1]);
+}
+
+fn mirror(frame: &RgbFrame) -> RgbFrame {
+    let row = frame.width() as usize * 3;
+    let data = frame
+        .data()
+        .chunks_exact(row)
+        .flat_map(|r| r.chunks_exact(3).rev().flatten().copied())
+        .collect();
+    RgbFrame::new(frame.width(), frame.height(), data).unwrap()
 }
 
 #[test]

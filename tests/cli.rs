@@ -122,6 +122,40 @@ fn several_samples_default_to_the_models_averaging_schedule() {
 }
 
 #[test]
+fn the_ensemble_option_averages_the_predictor_and_refuses_other_sizes() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = fixture("tiny");
+    let model = model.to_str().unwrap();
+    let input = write_input(dir.path(), "in.png", 40, 24);
+    let run = |name: &str, ensemble: &str| {
+        let output = dir.path().join(name);
+        let output = output.to_str().unwrap();
+        let args = ["image", &input, output, "--model", model, "--steps", "0"];
+        deblur(&[&args[..], &["--ensemble", ensemble]].concat())
+    };
+    let read = |name: &str| {
+        image::open(dir.path().join(name))
+            .unwrap()
+            .into_rgb8()
+            .into_raw()
+    };
+    for (name, ensemble) in [("1.png", "1"), ("8.png", "8")] {
+        let done = run(name, ensemble);
+        assert!(done.status.success(), "{}", text(&done.stderr));
+    }
+    assert_ne!(read("1.png"), read("8.png"));
+
+    let refused = run("3.png", "3");
+    let stderr = text(&refused.stderr);
+    assert!(!refused.status.success());
+    assert!(
+        stderr.contains("ensemble = 3: expected 1, 2, 4 or 8 orientations"),
+        "{stderr}"
+    );
+    assert!(!dir.path().join("3.png").exists());
+}
+
+#[test]
 fn info_reports_model_provider_and_library() {
     let run = deblur(&["info", "--model", fixture("tiny").to_str().unwrap()]);
     let stdout = text(&run.stdout);

@@ -140,6 +140,7 @@ fn averaging_the_first_samples_of_one_batch_equals_separate_runs() {
             },
             seed: 11,
             noise_mode: NoiseMode::Locked,
+            ensemble: deblur::SelfEnsemble::OFF,
             extras: Extras {
                 predictor: true,
                 uncertainty: true,
@@ -204,6 +205,7 @@ fn the_sa_row_samples_at_the_averaging_schedule_and_one_sample_at_the_default() 
             },
             seed: 4,
             noise_mode: NoiseMode::Locked,
+            ensemble: deblur::SelfEnsemble::OFF,
             extras: Extras::default(),
         };
         deblurrer
@@ -709,6 +711,29 @@ fn cli_eval_runs_end_to_end_on_the_tiny_model() {
         "{}",
         text(&embedded.stderr)
     );
+
+    // Schedules tuned under a self-ensemble would not suit the plain predictor users run.
+    let manifest_path = std::path::Path::new(&model).join("deblur-model.json");
+    let manifest = std::fs::read(&manifest_path).unwrap();
+    let ensembled = deblur(&[
+        "eval",
+        "--blurry",
+        &blurry,
+        "--sharp",
+        &sharp,
+        "--model",
+        &model,
+        "--ensemble",
+        "8",
+        "--write-defaults",
+    ]);
+    assert!(!ensembled.status.success());
+    assert!(
+        text(&ensembled.stderr).contains("write-defaults = with --ensemble 8"),
+        "{}",
+        text(&ensembled.stderr)
+    );
+    assert_eq!(std::fs::read(&manifest_path).unwrap(), manifest);
 
     let nothing = deblur(&["eval"]);
     assert!(!nothing.status.success());

@@ -30,6 +30,7 @@ fn settings(steps: u32, samples: u32) -> FrameSettings {
         },
         seed: 11,
         noise_mode: NoiseMode::PerFrame,
+        ensemble: deblur::SelfEnsemble::OFF,
         extras: Extras::default(),
     }
 }

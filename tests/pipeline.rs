@@ -31,6 +31,7 @@ fn settings(mode: NoiseMode) -> FrameSettings {
         },
         seed: 5,
         noise_mode: mode,
+        ensemble: deblur::SelfEnsemble::OFF,
         extras: Extras::default(),
     }
 }
@@ -387,9 +388,16 @@ fn balanced_counts_work_on_the_cpu_and_keeps_the_default_under_cuda() {
     let bundle = ModelBundle::load(fixture("tiny")).unwrap();
     let (steps, samples) = (2, 4);
 
-    let cpu = PipelineConfig::balanced(&bundle, deblur::Provider::Cpu, steps, samples).unwrap();
+    let cpu = PipelineConfig::balanced(
+        &bundle,
+        deblur::Provider::Cpu,
+        steps,
+        samples,
+        deblur::SelfEnsemble::OFF,
+    )
+    .unwrap();
     let flops = deblur::flops::model_flops(&bundle, 64, 64).unwrap();
-    let counted = PipelineConfig::for_flops(&flops, steps, samples);
+    let counted = PipelineConfig::for_flops(&flops, steps, samples, deblur::SelfEnsemble::OFF);
     assert_eq!(
         (cpu.predictor.threads, cpu.refiner.threads),
         (counted.predictor.threads, counted.refiner.threads)
@@ -397,7 +405,8 @@ fn balanced_counts_work_on_the_cpu_and_keeps_the_default_under_cuda() {
     assert_eq!(cpu.predictor.provider, deblur::Provider::Cpu);
 
     let cuda = deblur::Provider::Cuda { device: 1 };
-    let gpu = PipelineConfig::balanced(&bundle, cuda, steps, samples).unwrap();
+    let gpu =
+        PipelineConfig::balanced(&bundle, cuda, steps, samples, deblur::SelfEnsemble::OFF).unwrap();
     let default = PipelineConfig::default();
     assert_eq!(
         (gpu.predictor.threads, gpu.refiner.threads),

@@ -113,6 +113,7 @@ fn settings(steps: u32, samples: u32, seed: u64) -> FrameSettings {
         },
         seed,
         noise_mode: NoiseMode::Locked,
+        ensemble: deblur::SelfEnsemble::OFF,
         extras: Extras {
             predictor: true,
             uncertainty: true,
@@ -125,7 +126,14 @@ fn zero_steps_is_the_predictor_alone() {
     let frame = common::random_frame(31, 17, 3);
     let spec = spec(NoiseLevel::SqrtAlphaBar);
     let mut predictor = ScalePredictor(0.5);
-    let predicted = engine::predict(&mut predictor, &spec, Tiling::default(), &frame).unwrap();
+    let predicted = engine::predict(
+        &mut predictor,
+        &spec,
+        Tiling::default(),
+        deblur::SelfEnsemble::OFF,
+        &frame,
+    )
+    .unwrap();
     let mut denoiser = common::PanickingDenoiser;
     let out = engine::refine(&mut denoiser, &spec, predicted, &settings(0, 1, 0), 0).unwrap();
     assert_eq!(Some(&out.image), out.predictor.as_ref());
@@ -150,7 +158,14 @@ fn sample_averaging_is_the_mean_of_the_batch_samples() {
     let spec = spec(NoiseLevel::SqrtAlphaBar);
     let run = |samples| {
         let mut predictor = ScalePredictor(1.0);
-        let predicted = engine::predict(&mut predictor, &spec, Tiling::default(), &frame).unwrap();
+        let predicted = engine::predict(
+            &mut predictor,
+            &spec,
+            Tiling::default(),
+            deblur::SelfEnsemble::OFF,
+            &frame,
+        )
+        .unwrap();
         engine::refine(
             &mut PointwiseDenoiser,
             &spec,

@@ -7,6 +7,7 @@
 //! the first N samples here is bit-identical to `Deblurrer::deblur` with N samples.
 
 use crate::engine::{ModelSpec, Uncertainty};
+use crate::ensemble::{self, SelfEnsemble};
 use crate::error::{Error, Result};
 use crate::frame::{self, RgbFrame};
 use crate::network::{Denoise, Predict};
@@ -21,6 +22,7 @@ pub struct Evaluator<P, D> {
     denoiser: D,
     spec: ModelSpec,
     tiling: Tiling,
+    ensemble: SelfEnsemble,
 }
 
 /// g(y) of one image, tile by tile, kept to be refined with many schedules.
@@ -54,10 +56,18 @@ impl<P: Predict, D: Denoise> Evaluator<P, D> {
             denoiser,
             spec,
             tiling,
+            ensemble: SelfEnsemble::OFF,
         }
     }
 
-    /// Runs the predictor on every tile of `frame`: the one predictor pass an image gets.
+    /// Runs the predictor over the orientations of `ensemble` from now on.
+    pub fn with_ensemble(mut self, ensemble: SelfEnsemble) -> Self {
+        self.ensemble = ensemble;
+        self
+    }
+
+    /// Runs the predictor on every tile of `frame`: the one predictor pass an image gets (a
+    /// run per orientation under a self-ensemble).
     pub fn predict(&mut self, frame: &RgbFrame) -> Result<PredictedImage> {
         let grid = TileGrid::new(frame.width() as usize, frame.height() as usize, self.tiling);
         let tiles = grid
@@ -70,7 +80,7 @@ impl<P: Predict, D: Denoise> Evaluator<P, D> {
                     self.spec.value_range,
                     self.spec.pad_multiple,
                 );
-                let estimate = self.predictor.predict(&blurry)?;
+                let estimate = ensemble::predict(&mut self.predictor, &blurry, self.ensemble)?;
                 Ok(PredictedTile { blurry, estimate })
             })
             .collect::<Result<Vec<_>>>()?;

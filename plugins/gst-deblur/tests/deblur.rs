@@ -277,6 +277,49 @@ fn properties_change_while_playing() {
 }
 
 #[test]
+fn the_ensemble_property_averages_the_predictor_like_the_library() {
+    init();
+    let (w, h_px) = (24u32, 16u32);
+    let input = buffer((w * h_px * 3) as usize, 0);
+    let predicted = |ensemble: &str| {
+        let mut h = harness(&rgb_caps(w, h_px), &[("steps", 0i32.to_value())]);
+        h.element()
+            .unwrap()
+            .set_property_from_str("ensemble", ensemble);
+        h.push(input.clone()).unwrap();
+        bytes(&h.pull().unwrap())
+    };
+    let (off, all) = (predicted("off"), predicted("all"));
+    assert_ne!(off, all, "the tiny predictor is not symmetric");
+    // The values, as `deblur video --ensemble 8` sets them, work as well as the nicks.
+    assert_eq!(predicted("8"), all);
+    assert_eq!(predicted("1"), off);
+
+    let bundle = deblur::ModelBundle::load(fixture("tiny")).unwrap();
+    let options = deblur::SessionOptions::default();
+    let mut deblurrer = deblur::Deblurrer::new(
+        bundle.predictor(options).unwrap(),
+        bundle.denoiser(options).unwrap(),
+        deblur::ModelSpec::from(&bundle),
+        deblur::Tiling::default(),
+    );
+    let frame = deblur::RgbFrame::new(w, h_px, bytes(&input)).unwrap();
+    let settings = deblur::FrameSettings {
+        sampling: deblur::SamplingParams {
+            steps: 0,
+            schedule_end: 0.5,
+            samples: 1,
+        },
+        seed: 0,
+        noise_mode: deblur::NoiseMode::Locked,
+        extras: deblur::Extras::default(),
+        ensemble: deblur::SelfEnsemble::FULL,
+    };
+    let library = deblurrer.deblur(&frame, &settings, 0).unwrap().image;
+    assert_eq!(library.data(), &all[..]);
+}
+
+#[test]
 fn samples_above_one_take_the_models_averaging_schedule() {
     // Tuned for 4 steps to 0.5, and for 2 steps to 0.9 when samples are averaged.
     let model = fixture_str("tiny-averaging");

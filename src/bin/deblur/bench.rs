@@ -22,7 +22,7 @@ use deblur::network::{Denoise, Predict};
 use deblur::noise::{NoiseField, NoiseMode};
 use deblur::pipeline::{self, FrameJob, PipelineConfig, available_cores};
 use deblur::tensor::Tensor;
-use deblur::{ModelBundle, Result, RgbFrame, SamplingParams, SessionOptions};
+use deblur::{ModelBundle, Result, RgbFrame, SamplingParams, SelfEnsemble, SessionOptions};
 
 use crate::{ModelArgs, SamplingArgs};
 
@@ -199,6 +199,7 @@ fn settings(sampling: SamplingParams) -> FrameSettings {
         seed: 0,
         noise_mode: NoiseMode::Locked,
         extras: Extras::default(),
+        ensemble: SelfEnsemble::OFF,
     }
 }
 
@@ -412,7 +413,8 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             sampling.schedule()?;
             let per_frame = model_flops.per_frame(sampling.steps, samples) as f64 / 1e9;
             // The element's default split, from the counts made above.
-            let balanced = PipelineConfig::for_flops(&model_flops, sampling.steps, samples);
+            let balanced =
+                PipelineConfig::for_flops(&model_flops, sampling.steps, samples, SelfEnsemble::OFF);
             let element_split = (balanced.predictor.threads, balanced.refiner.threads);
             let mut runs: Vec<(&str, Measured, Option<u64>)> = Vec::new();
             let mut timed =
@@ -515,6 +517,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
                     args.model.provider,
                     base.steps,
                     base.samples,
+                    SelfEnsemble::OFF,
                 )?;
                 (balanced.predictor.threads, balanced.refiner.threads)
             },

@@ -11,7 +11,7 @@ use deblur::eval::{
     Table, TableSettings,
 };
 use deblur::pipeline::available_cores;
-use deblur::{Error, ModelBundle, ModelSpec, Result, SessionOptions, Tiling};
+use deblur::{Error, ModelBundle, ModelSpec, Result, SelfEnsemble, SessionOptions, Tiling};
 
 #[derive(Args)]
 pub struct EvalArgs {
@@ -59,6 +59,9 @@ pub struct EvalArgs {
     /// Noise seed.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Average the predictor over 1, 2, 4 or 8 flips and quarter turns of each image.
+    #[arg(long, default_value_t = SelfEnsemble::OFF)]
+    ensemble: SelfEnsemble,
     /// ONNX Runtime threads per network (default: all cores).
     #[arg(long)]
     threads: Option<usize>,
@@ -101,6 +104,15 @@ pub fn run(args: &EvalArgs) -> Result<()> {
                 .into(),
         });
     }
+    if args.write_defaults && args.ensemble != SelfEnsemble::OFF {
+        return Err(Error::InvalidConfig {
+            name: "write-defaults",
+            value: format!("with --ensemble {}", args.ensemble),
+            expected: "--ensemble 1: the schedules in the manifest serve every user, and the \
+                       predictor runs once unless a user asks for the ensemble"
+                .into(),
+        });
+    }
     let grid = SweepGrid {
         steps: args.steps_grid.clone(),
         schedule_ends: args.ends_grid.clone(),
@@ -117,7 +129,8 @@ pub fn run(args: &EvalArgs) -> Result<()> {
         bundle.denoiser(options)?,
         ModelSpec::from(&bundle),
         Tiling::default(),
-    );
+    )
+    .with_ensemble(args.ensemble);
     let tuned = bundle.default_sampling();
     let averaging = bundle.tuned_sampling().averaged;
     let settings = TableSettings {
@@ -129,13 +142,15 @@ pub fn run(args: &EvalArgs) -> Result<()> {
         seed: args.seed,
     };
     eprintln!(
-        "model {} ({}); default schedule {} steps, end {}; averaging {} steps, end {}",
+        "model {} ({}); default schedule {} steps, end {}; averaging {} steps, end {}; predictor \
+         over {} orientation(s)",
         bundle.manifest().name,
         bundle.origin(),
         tuned.steps,
         tuned.schedule_end,
         averaging.steps,
-        averaging.schedule_end
+        averaging.schedule_end,
+        args.ensemble
     );
 
     let mut pairs: Vec<Pair> = Vec::new();

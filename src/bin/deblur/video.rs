@@ -30,6 +30,7 @@ pub fn run(args: &VideoArgs) -> Result<()> {
         noise_mode: Some(args.noise_mode),
         output: Some(args.output_mode),
         threads: args.threads,
+        ensemble: Some(args.sampling.ensemble),
     };
     let transcode = Transcode::new(&args.input, &args.output, &settings, args.quantizer)?;
 

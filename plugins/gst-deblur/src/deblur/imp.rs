@@ -426,6 +426,7 @@ impl Deblur {
                     provider,
                     settings.steps_or(tuned.for_samples(settings.samples).steps),
                     settings.samples,
+                    settings.ensemble.into(),
                 )
                 .unwrap_or_else(|e| {
                     gst::warning!(CAT, imp = self, "splitting threads by default: {e}");
@@ -457,9 +458,11 @@ impl Deblur {
             seed: 0,
             noise_mode: deblur::NoiseMode::Locked,
             extras: Default::default(),
+            ensemble: deblur::SelfEnsemble::OFF,
         };
-        let predicted = deblur::engine::predict(&mut predictor, &spec, tiling, &blank)
-            .map_err(|e| e.to_string())?;
+        let predicted =
+            deblur::engine::predict(&mut predictor, &spec, tiling, warm_up.ensemble, &blank)
+                .map_err(|e| e.to_string())?;
         deblur::engine::refine(&mut denoiser, &spec, predicted, &warm_up, 0)
             .map_err(|e| e.to_string())?;
         gst::info!(
@@ -749,6 +752,7 @@ impl Deblur {
                 seed: settings.seed,
                 noise_mode: settings.noise_mode.into(),
                 extras: mode.extras(),
+                ensemble: settings.ensemble.into(),
             },
             frame,
         };

@@ -71,6 +71,35 @@ pub enum Output {
     SideBySide,
 }
 
+/// Orientations the predictor averages over (`ensemble`): the library's self-ensemble.
+#[derive(Debug, Eq, PartialEq, Ord, PartialOrd, Hash, Clone, Copy, Default, glib::Enum)]
+#[repr(u32)]
+#[enum_type(name = "GstDeblurEnsemble")]
+pub enum Ensemble {
+    /// One predictor run on the frame as it is.
+    #[default]
+    #[enum_value(name = "Off: one predictor run", nick = "off")]
+    Off = 1,
+    /// The frame and its mirror image.
+    #[enum_value(
+        name = "The frame and its mirror image (2 predictor runs)",
+        nick = "mirror"
+    )]
+    Mirror = 2,
+    /// Also upside down, mirrored and not.
+    #[enum_value(name = "Mirrored and upside down (4 predictor runs)", nick = "flips")]
+    Flips = 4,
+    /// All eight flips and quarter turns.
+    #[enum_value(name = "All flips and quarter turns (8 predictor runs)", nick = "all")]
+    All = 8,
+}
+
+impl From<Ensemble> for deblur::SelfEnsemble {
+    fn from(ensemble: Ensemble) -> Self {
+        deblur::SelfEnsemble::new(ensemble as u32).expect("every variant is a valid size")
+    }
+}
+
 impl From<Output> for deblur::OutputMode {
     fn from(output: Output) -> Self {
         match output {
@@ -96,6 +125,7 @@ pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     NoiseMode::static_type().mark_as_plugin_api(gst::PluginAPIFlags::empty());
     Provider::static_type().mark_as_plugin_api(gst::PluginAPIFlags::empty());
     Output::static_type().mark_as_plugin_api(gst::PluginAPIFlags::empty());
+    Ensemble::static_type().mark_as_plugin_api(gst::PluginAPIFlags::empty());
     gst::Element::register(
         Some(plugin),
         "deblur",

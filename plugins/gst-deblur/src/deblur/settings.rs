@@ -3,7 +3,7 @@
 use gst::glib;
 use gst::prelude::*;
 
-use super::{NoiseMode, Output, Provider};
+use super::{Ensemble, NoiseMode, Output, Provider};
 
 pub const DEFAULT_MODEL: &str = "";
 pub const DEFAULT_STEPS: i32 = -1;
@@ -26,6 +26,7 @@ pub struct Settings {
     pub samples: u32,
     pub seed: u64,
     pub noise_mode: NoiseMode,
+    pub ensemble: Ensemble,
     pub provider: Provider,
     pub device_id: i32,
     pub threads: u32,
@@ -45,6 +46,7 @@ impl Default for Settings {
             samples: DEFAULT_SAMPLES,
             seed: DEFAULT_SEED,
             noise_mode: NoiseMode::default(),
+            ensemble: Ensemble::default(),
             provider: Provider::default(),
             device_id: DEFAULT_DEVICE_ID,
             threads: DEFAULT_THREADS,
@@ -102,6 +104,11 @@ impl Settings {
                     .blurb("How the noise of successive frames relates")
                     .mutable_playing()
                     .build(),
+                glib::ParamSpecEnum::builder_with_default("ensemble", Ensemble::default())
+                    .nick("Self-ensemble")
+                    .blurb("Average the predictor over flips and quarter turns of the frame (1, 2, 4 or 8 orientations): higher PSNR at that many predictor runs a frame")
+                    .mutable_playing()
+                    .build(),
                 glib::ParamSpecEnum::builder_with_default("provider", Provider::default())
                     .nick("Provider")
                     .blurb("ONNX Runtime execution provider; a provider that is not available fails the start")
@@ -117,7 +124,7 @@ impl Settings {
                     .build(),
                 glib::ParamSpecUInt::builder("threads")
                     .nick("Threads")
-                    .blurb("ONNX Runtime threads per stage; 0: on the CPU split by each stage's work at the steps and samples set when the model loads, under CUDA half the cores each")
+                    .blurb("ONNX Runtime threads per stage; 0: on the CPU split by each stage's work at the steps, samples and ensemble set when the model loads, under CUDA half the cores each")
                     .maximum(256)
                     .default_value(DEFAULT_THREADS)
                     .mutable_ready()
@@ -175,6 +182,7 @@ impl Settings {
             "samples" => settings.samples = value.get().expect("type checked upstream"),
             "seed" => settings.seed = value.get().expect("type checked upstream"),
             "noise-mode" => settings.noise_mode = value.get().expect("type checked upstream"),
+            "ensemble" => settings.ensemble = value.get().expect("type checked upstream"),
             "provider" => settings.provider = value.get().expect("type checked upstream"),
             "device-id" => settings.device_id = value.get().expect("type checked upstream"),
             "threads" => settings.threads = value.get().expect("type checked upstream"),
@@ -199,6 +207,7 @@ impl Settings {
             "samples" => settings.samples.to_value(),
             "seed" => settings.seed.to_value(),
             "noise-mode" => settings.noise_mode.to_value(),
+            "ensemble" => settings.ensemble.to_value(),
             "provider" => settings.provider.to_value(),
             "device-id" => settings.device_id.to_value(),
             "threads" => settings.threads.to_value(),

@@ -55,16 +55,43 @@ def run_predictor(net, img: np.ndarray) -> np.ndarray:
     return to_image(net.predictor(y)[0, :, :h, :w])
 
 
+# The library's self-ensemble (`deblur::ensemble`, `--ensemble N`), in its order: (anticlockwise
+# quarter turns, mirrored), the mirror image taken first; the image as it is comes first.
+ORIENTATIONS = [(0, False), (0, True), (2, False), (2, True), (1, False), (1, True), (3, False), (3, True)]
+ENSEMBLE_SIZES = (1, 2, 4, 8)
+
+
+def ensembled(predictor, y: np.ndarray, size: int) -> np.ndarray:
+    """The mean of ``predictor`` over the first ``size`` orientations of the NCHW batch ``y``,
+    each estimate turned back."""
+    if size not in ENSEMBLE_SIZES:
+        raise ValueError(f"ensemble = {size}: expected one of {ENSEMBLE_SIZES}")
+    if size == 1:
+        return predictor(y)
+    total = 0
+    for quarter_turns, mirrored in ORIENTATIONS[:size]:
+        turned = np.rot90(y[..., ::-1] if mirrored else y, quarter_turns, axes=(2, 3))
+        estimate = np.rot90(predictor(np.ascontiguousarray(turned)), -quarter_turns, axes=(2, 3))
+        total = total + (estimate[..., ::-1] if mirrored else estimate)
+    return np.ascontiguousarray(total / size, dtype=np.float32)
+
+
 class Bundle:
-    def __init__(self, path: Path, threads: int):
+    def __init__(self, path: Path, threads: int, ensemble: int = 1):
         self.path = Path(path)
         self.manifest = json.loads((self.path / MANIFEST).read_text())
         self.pad = int(self.manifest["pad_multiple"])
         self.pred = ort_session(self.path / self.manifest["predictor"], threads)
         self.den = ort_session(self.path / self.manifest["denoiser"], threads)
+        ensembled(lambda y: y, np.zeros((1, 1, 1, 1), np.float32), ensemble)  # checks the size
+        self.ensemble = ensemble
+
+    def plain_predictor(self, y: np.ndarray) -> np.ndarray:
+        return self.pred.run(["estimate"], {"blurry": y})[0]
 
     def predictor(self, y: np.ndarray) -> np.ndarray:
-        return self.pred.run(["estimate"], {"blurry": y})[0]
+        """g(y), averaged over the bundle's ensemble of orientations (by default one run)."""
+        return ensembled(self.plain_predictor, y, self.ensemble)
 
     def denoiser(self, z: np.ndarray, level: np.ndarray, y: np.ndarray) -> np.ndarray:
         return self.den.run(["epsilon"], {"noisy_residual": z, "noise_level": level, "blurry": y})[0]
@@ -363,6 +390,9 @@ def main(argv=None) -> None:
     ap.add_argument("--samples", type=int, default=8)
     ap.add_argument("--seed", type=int, default=1234)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--ensemble", type=int, choices=ENSEMBLE_SIZES, default=1,
+                    help="average the predictor over this many flips and quarter turns, as the "
+                         "library's --ensemble")
     ap.add_argument("--limit", type=int, default=None, help="only the first N images")
     ap.add_argument("--only", nargs="+", default=None, help="only these held-out images (names)")
     ap.add_argument("--image", type=Path, default=None, help="write the side-by-side crop here")
@@ -386,7 +416,9 @@ def main(argv=None) -> None:
     args = ap.parse_args(argv)
     if args.probe_photos and not args.blur_probe:
         ap.error("--probe-photos chooses the photos of --blur-probe: add --blur-probe LENGTH,...")
-    bundle = Bundle(args.bundle, args.threads)
+    bundle = Bundle(args.bundle, args.threads, args.ensemble)
+    if args.ensemble > 1:
+        print(f"the predictor averaged over {args.ensemble} orientations (--ensemble)")
     tuned = {k: (int(v["steps"]), float(v["schedule_end"]))
              for k in ("default_sampling", "averaging_sampling") if (v := bundle.manifest.get(k))}
     if args.probe_photos:  # only with --blur-probe (refused above otherwise)
@@ -412,7 +444,7 @@ def main(argv=None) -> None:
                   f"| {r['wiener'] - r['blurry']:+.2f} | {r['predictor'] - r['blurry']:+.2f} | {sample} "
                   f"| {r['blurry_detail']:.3f} → {r['predictor_detail']:.3f} |")
         if args.json:
-            args.json.write_text(json.dumps({"bundle": str(args.bundle), "images": len(sharps), "sample_schedule": sample_schedule,
+            args.json.write_text(json.dumps({"bundle": str(args.bundle), "ensemble": args.ensemble, "images": len(sharps), "sample_schedule": sample_schedule,
                                              "kernel_shape": args.probe_kernel,
                                              "blur_probe": rows}, indent=1) + "\n")
         return
@@ -423,7 +455,7 @@ def main(argv=None) -> None:
         for k, v in probe.items():
             print(f"| {k} | {v:.3f} |")
         if args.json:
-            args.json.write_text(json.dumps({"bundle": str(args.bundle), "images": len(pairs), "probe": probe}, indent=1) + "\n")
+            args.json.write_text(json.dumps({"bundle": str(args.bundle), "ensemble": args.ensemble, "images": len(pairs), "probe": probe}, indent=1) + "\n")
         return
     schedules = args.schedule
     if not schedules:
@@ -442,7 +474,7 @@ def main(argv=None) -> None:
         side_by_side(kept, args.image)
         print(f"wrote {args.image}")
     if args.json:
-        args.json.write_text(json.dumps({"bundle": str(args.bundle), "images": len(pairs), "table": table,
+        args.json.write_text(json.dumps({"bundle": str(args.bundle), "ensemble": args.ensemble, "images": len(pairs), "table": table,
                                          "entropy": entropy, "per_image": per_image,
                                          "names": [p[0] for p in pairs]}, indent=1) + "\n")
 

@@ -138,6 +138,37 @@ def test_blur_probe_command_on_an_onnx_bundle(tmp_path, capsys):
     assert "one sample at 4:0.5 gain" in capsys.readouterr().out
 
 
+def test_the_self_ensemble_averages_what_the_orientations_disagree_on():
+    y = np.random.default_rng(0).normal(size=(2, 3, 4, 6)).astype(np.float32)
+
+    def column_ramp(x):  # not symmetric: adds each pixel's column index
+        return x + np.arange(x.shape[3], dtype=np.float32)
+
+    np.testing.assert_allclose(evaluate.ensembled(column_ramp, y, 1), column_ramp(y))
+    # The image and its mirror (and upside down): columns 0..5 and 5..0, a flat 2.5; quarter turns
+    # add rows instead, 1.5 on average: the same numbers as the library's test of `deblur::ensemble`.
+    for size, added in [(2, 2.5), (4, 2.5), (8, 2.0)]:
+        out = evaluate.ensembled(column_ramp, y, size)
+        assert out.shape == y.shape and out.dtype == np.float32
+        np.testing.assert_allclose(out - y, added, atol=1e-5)
+    for size in evaluate.ENSEMBLE_SIZES:
+        np.testing.assert_allclose(evaluate.ensembled(lambda x: x, y, size), y, atol=1e-6)
+    with pytest.raises(ValueError, match="ensemble = 3"):
+        evaluate.ensembled(column_ramp, y, 3)
+
+
+def test_the_ensemble_option_reaches_the_onnx_predictor(tmp_path):
+    tiny = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "tiny"
+    y = np.random.default_rng(1).uniform(-1, 1, (1, 3, 12, 20)).astype(np.float32)
+    plain, mirrored = (evaluate.Bundle(tiny, 1, ensemble=n).predictor(y) for n in (1, 2))
+    assert not np.allclose(plain, mirrored)  # the tiny predictor is not symmetric
+    # Mirroring the input of the two-orientation mean mirrors its output.
+    np.testing.assert_allclose(evaluate.Bundle(tiny, 1, ensemble=2).predictor(np.ascontiguousarray(y[..., ::-1])),
+                               mirrored[..., ::-1], atol=1e-5)
+    with pytest.raises(ValueError, match="ensemble = 5"):
+        evaluate.Bundle(tiny, 1, ensemble=5)
+
+
 def test_blur_probe_on_other_photos_scales_them_and_skips_those_too_small(tmp_path, capsys):
     rng = np.random.default_rng(4)
     big = ndimage.zoom(rng.integers(0, 256, (160, 200, 3)).astype(np.float64), (8, 8, 1), order=1).clip(0, 255)

@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 
 use deblur::pipeline::{self, FrameJob, PipelineConfig};
-use deblur::{Extras, FrameSettings, ModelBundle, NoiseMode};
+use deblur::{Extras, FrameSettings, ModelBundle, NoiseMode, SelfEnsemble};
 
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
@@ -40,7 +40,7 @@ fn main() -> Result<()> {
         sampling: bundle.default_sampling(),
         seed: 0,
         noise_mode: NoiseMode::Locked,
-        ensemble: deblur::SelfEnsemble::OFF,
+        ensemble: SelfEnsemble::OFF,
         extras: Extras::default(),
     };
     let (sender, receiver) = pipeline::start(&bundle, PipelineConfig::default())?;

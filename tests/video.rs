@@ -376,7 +376,7 @@ fn the_default_model_brings_a_blurred_noisy_mp4_closer_to_the_sharp_frames() {
 /// On a nearly noise-free clip (sigma 2/255) the output is sharper than the input: it has more
 /// of the sharp frames' fine detail (detail ratio, which noise cannot inflate here), still below
 /// the sharp frames' own, and it is closer to them in PSNR (measured: detail ratio 0.138 to
-/// 0.212, PSNR 22.41 to 23.48 dB; the model deblurs little, docs/model-card.md).
+/// 0.213, PSNR 22.41 to 23.50 dB; the model deblurs little, docs/model-card.md).
 #[test]
 fn the_default_model_makes_a_blurred_mp4_sharper() {
     let RoundTrip { psnr, detail, .. } = mp4_round_trip(2.0);

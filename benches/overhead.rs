@@ -39,18 +39,17 @@ fn overhead(c: &mut Criterion) {
     let frame = frame();
     let mut group = c.benchmark_group("640x360");
     group.sample_size(20);
-    group.bench_function("predict stage (no network)", |b| {
-        b.iter(|| {
-            engine::predict(
-                &mut Free,
-                &spec,
-                Tiling::default(),
-                deblur::SelfEnsemble::OFF,
-                &frame,
-            )
-            .unwrap()
-        })
-    });
+    let predict = || {
+        engine::predict(
+            &mut Free,
+            &spec,
+            Tiling::default(),
+            deblur::SelfEnsemble::OFF,
+            &frame,
+        )
+        .unwrap()
+    };
+    group.bench_function("predict stage (no network)", |b| b.iter(predict));
     for (steps, samples) in [(1, 1), (4, 1), (4, 4)] {
         let settings = FrameSettings {
             sampling: SamplingParams {
@@ -67,16 +66,7 @@ fn overhead(c: &mut Criterion) {
             format!("refine stage (no network), {steps} steps, {samples} samples"),
             |b| {
                 b.iter_batched(
-                    || {
-                        engine::predict(
-                            &mut Free,
-                            &spec,
-                            Tiling::default(),
-                            deblur::SelfEnsemble::OFF,
-                            &frame,
-                        )
-                        .unwrap()
-                    },
+                    predict,
                     |predicted| engine::refine(&mut Free, &spec, predicted, &settings, 0).unwrap(),
                     criterion::BatchSize::LargeInput,
                 )

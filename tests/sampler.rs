@@ -121,19 +121,27 @@ fn settings(steps: u32, samples: u32, seed: u64) -> FrameSettings {
     }
 }
 
+/// The predictor stage on `frame` in one tile, without an ensemble.
+fn predict_whole(
+    mut predictor: ScalePredictor,
+    spec: &ModelSpec,
+    frame: &deblur::RgbFrame,
+) -> engine::Predicted {
+    engine::predict(
+        &mut predictor,
+        spec,
+        Tiling::default(),
+        deblur::SelfEnsemble::OFF,
+        frame,
+    )
+    .unwrap()
+}
+
 #[test]
 fn zero_steps_is_the_predictor_alone() {
     let frame = common::random_frame(31, 17, 3);
     let spec = spec(NoiseLevel::SqrtAlphaBar);
-    let mut predictor = ScalePredictor(0.5);
-    let predicted = engine::predict(
-        &mut predictor,
-        &spec,
-        Tiling::default(),
-        deblur::SelfEnsemble::OFF,
-        &frame,
-    )
-    .unwrap();
+    let predicted = predict_whole(ScalePredictor(0.5), &spec, &frame);
     let mut denoiser = common::PanickingDenoiser;
     let out = engine::refine(&mut denoiser, &spec, predicted, &settings(0, 1, 0), 0).unwrap();
     assert_eq!(Some(&out.image), out.predictor.as_ref());
@@ -157,15 +165,7 @@ fn sample_averaging_is_the_mean_of_the_batch_samples() {
     let frame = common::random_frame(16, 12, 9);
     let spec = spec(NoiseLevel::SqrtAlphaBar);
     let run = |samples| {
-        let mut predictor = ScalePredictor(1.0);
-        let predicted = engine::predict(
-            &mut predictor,
-            &spec,
-            Tiling::default(),
-            deblur::SelfEnsemble::OFF,
-            &frame,
-        )
-        .unwrap();
+        let predicted = predict_whole(ScalePredictor(1.0), &spec, &frame);
         engine::refine(
             &mut PointwiseDenoiser,
             &spec,

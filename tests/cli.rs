@@ -153,6 +153,12 @@ fn the_ensemble_option_averages_the_predictor_and_refuses_other_sizes() {
         "{stderr}"
     );
     assert!(!dir.path().join("3.png").exists());
+
+    // The benchmark's bare loop and FLOP counts have one predictor run a frame: it says so.
+    let bench = deblur(&["bench", "--model", model, "--ensemble", "8"]);
+    let stderr = text(&bench.stderr);
+    assert_eq!(bench.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("ensemble = 8: expected 1"), "{stderr}");
 }
 
 #[test]

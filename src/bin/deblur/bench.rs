@@ -359,6 +359,16 @@ fn element(
 }
 
 pub fn run(args: &BenchArgs) -> Result<()> {
+    if args.sampling.ensemble != SelfEnsemble::OFF {
+        // The bare loop and the FLOP counts model one predictor run a frame.
+        return Err(deblur::Error::InvalidConfig {
+            name: "ensemble",
+            value: args.sampling.ensemble.to_string(),
+            expected: "1: deblur bench measures one predictor run a frame; an ensemble of N costs \
+                       N of them (docs/model-card.md, Self-ensemble)"
+                .into(),
+        });
+    }
     let splits = args
         .stage_threads
         .iter()

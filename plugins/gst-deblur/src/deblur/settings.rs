@@ -106,7 +106,7 @@ impl Settings {
                     .build(),
                 glib::ParamSpecEnum::builder_with_default("ensemble", Ensemble::default())
                     .nick("Self-ensemble")
-                    .blurb("Average the predictor over flips and quarter turns of the frame (1, 2, 4 or 8 orientations): higher PSNR at that many predictor runs a frame")
+                    .blurb("Average the predictor over flips and quarter turns of the frame (1, 2, 4 or 8 orientations): higher PSNR at that many predictor runs a frame; QoS does not lower it")
                     .mutable_playing()
                     .build(),
                 glib::ParamSpecEnum::builder_with_default("provider", Provider::default())

@@ -61,12 +61,16 @@ ORIENTATIONS = [(0, False), (0, True), (2, False), (2, True), (1, False), (1, Tr
 ENSEMBLE_SIZES = (1, 2, 4, 8)
 
 
+def check_ensemble_size(size: int) -> int:
+    if size not in ENSEMBLE_SIZES:
+        raise ValueError(f"ensemble = {size}: expected one of {ENSEMBLE_SIZES}")
+    return size
+
+
 def ensembled(predictor, y: np.ndarray, size: int) -> np.ndarray:
     """The mean of ``predictor`` over the first ``size`` orientations of the NCHW batch ``y``,
     each estimate turned back."""
-    if size not in ENSEMBLE_SIZES:
-        raise ValueError(f"ensemble = {size}: expected one of {ENSEMBLE_SIZES}")
-    if size == 1:
+    if check_ensemble_size(size) == 1:
         return predictor(y)
     total = 0
     for quarter_turns, mirrored in ORIENTATIONS[:size]:
@@ -83,8 +87,7 @@ class Bundle:
         self.pad = int(self.manifest["pad_multiple"])
         self.pred = ort_session(self.path / self.manifest["predictor"], threads)
         self.den = ort_session(self.path / self.manifest["denoiser"], threads)
-        ensembled(lambda y: y, np.zeros((1, 1, 1, 1), np.float32), ensemble)  # checks the size
-        self.ensemble = ensemble
+        self.ensemble = check_ensemble_size(ensemble)
 
     def plain_predictor(self, y: np.ndarray) -> np.ndarray:
         return self.pred.run(["estimate"], {"blurry": y})[0]

@@ -35,11 +35,15 @@ impl SelfEnsemble {
         if Self::SIZES.contains(&size) {
             Ok(SelfEnsemble { size: size as u8 })
         } else {
-            Err(Error::InvalidConfig {
-                name: "ensemble",
-                value: size.to_string(),
-                expected: "1, 2, 4 or 8 orientations".into(),
-            })
+            Err(Self::invalid(size))
+        }
+    }
+
+    fn invalid(value: impl ToString) -> Error {
+        Error::InvalidConfig {
+            name: "ensemble",
+            value: value.to_string(),
+            expected: "1, 2, 4 or 8 orientations".into(),
         }
     }
 
@@ -77,11 +81,7 @@ impl std::str::FromStr for SelfEnsemble {
         let size = text
             .trim()
             .parse::<u32>()
-            .map_err(|_| Error::InvalidConfig {
-                name: "ensemble",
-                value: text.to_string(),
-                expected: "1, 2, 4 or 8 orientations".into(),
-            })?;
+            .map_err(|_| Self::invalid(text))?;
         SelfEnsemble::new(size)
     }
 }
@@ -97,29 +97,26 @@ pub fn predict(
     if orientations.len() == 1 {
         return predictor.predict(blurry);
     }
-    let mut sum: Option<Tensor> = None;
-    for orientation in orientations {
+    let mut estimate_in = |orientation: &Orientation| -> Result<Tensor> {
         let estimate = predictor.predict(&orientation.apply(blurry))?;
-        let estimate = orientation.inverse().apply(&estimate);
-        match sum.as_mut() {
-            None => sum = Some(estimate),
-            Some(sum) => {
-                if sum.shape() != estimate.shape() {
-                    return Err(Error::InvalidFrame {
-                        reason: format!(
-                            "the predictor's estimate of a turned tile, turned back, is {:?}; expected {:?}",
-                            estimate.shape(),
-                            sum.shape()
-                        ),
-                    });
-                }
-                for (total, value) in sum.data_mut().iter_mut().zip(estimate.data()) {
-                    *total += value;
-                }
-            }
+        Ok(orientation.inverse().apply(&estimate))
+    };
+    let mut mean = estimate_in(&orientations[0])?;
+    for orientation in &orientations[1..] {
+        let estimate = estimate_in(orientation)?;
+        if estimate.shape() != mean.shape() {
+            return Err(Error::InvalidFrame {
+                reason: format!(
+                    "the predictor's estimate of a turned tile, turned back, is {:?}; expected {:?}",
+                    estimate.shape(),
+                    mean.shape()
+                ),
+            });
+        }
+        for (total, value) in mean.data_mut().iter_mut().zip(estimate.data()) {
+            *total += value;
         }
     }
-    let mut mean = sum.expect("at least one orientation");
     let scale = 1.0 / orientations.len() as f32;
     mean.data_mut().iter_mut().for_each(|v| *v *= scale);
     Ok(mean)

@@ -19,21 +19,22 @@ from __future__ import annotations
 import argparse
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 from PIL import Image
 
 from deblur_train import TRAINING_ROOT
 from deblur_train import metrics as M
-from deblur_train.evaluate import ENSEMBLE_SIZES, Bundle, ensembled, load_pairs, pad_to, to_image, to_model
+from deblur_train.evaluate import ENSEMBLE_SIZES, Bundle, ensembled, load_pairs, run_predictor
 
 SAMPLE = TRAINING_ROOT.parent / "examples" / "data"
 
 
 def ensembled_image(net: Bundle, img: np.ndarray, size: int) -> np.ndarray:
     """The mean of the predictor's estimates of ``img`` over the first ``size`` orientations."""
-    y, (h, w) = pad_to(to_model(img), net.pad)
-    return to_image(ensembled(net.plain_predictor, y, size)[0, :, :h, :w])
+    ensemble = SimpleNamespace(pad=net.pad, predictor=lambda y: ensembled(net.plain_predictor, y, size))
+    return run_predictor(ensemble, img)
 
 
 def main(argv=None) -> None:

@@ -12,7 +12,8 @@ width buys per step.
 
     cd training && . .venv/bin/activate
     export OMP_WAIT_POLICY=PASSIVE PYTHONPATH=.
-    python experiments/widen.py runs/soup-10ab/last.pt runs/widen48-init.pt --base 48
+    python -m deblur_train.weights ../models/default runs/default.pt   # the shipped weights
+    python experiments/widen.py runs/default.pt runs/widen48-init.pt --base 48
 
 Results: docs/training.md, "A wider predictor".
 """

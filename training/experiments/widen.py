@@ -43,7 +43,8 @@ def widen_conv(old: nn.Conv2d, new: nn.Conv2d, in_map: torch.Tensor, out_map: to
     if (len(in_map), len(out_map)) != (old.in_channels, old.out_channels):
         raise ValueError(f"maps of {len(in_map)} inputs and {len(out_map)} outputs for a convolution "
                          f"of {old.in_channels} inputs and {old.out_channels} outputs")
-    added_in = torch.tensor([i for i in range(new.in_channels) if i not in set(in_map.tolist())], dtype=torch.long)
+    copied_in = set(in_map.tolist())
+    added_in = torch.tensor([i for i in range(new.in_channels) if i not in copied_in], dtype=torch.long)
     rows = out_map[:, None]
     new.weight[rows, added_in[None, :]] = 0.0
     new.weight[rows, in_map[None, :]] = old.weight
